@@ -1,0 +1,506 @@
+"""Settings from the environment and a ``.env`` file, validated once at start.
+
+Precedence, highest first: the process environment, the ``.env`` file
+(``./.env``, or the one named by ``--env-file``), the default. Every variable
+is declared once in :data:`VARIABLES`; ``.env.example``, the ``flags``
+command and the settings dump are all derived from that table, so they
+cannot drift apart. Secret values are registered with the redactor as soon as
+they are read and are never rendered.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from integration_health.errors import ConfigError
+from integration_health.redact import register_secret
+
+DEFAULT_DATABASE_URL = "sqlite:///integration-health.db"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _parse_bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError("accepted: 1/0, true/false, yes/no, on/off")
+
+
+def _parse_database_url(value: str) -> str:
+    value = value.strip()
+    scheme = value.split("://", 1)[0].lower() if "://" in value else ""
+    if scheme in {"sqlite", "sqlite+pysqlite"}:
+        return value
+    if scheme in {"postgresql", "postgres", "postgresql+psycopg"}:
+        rest = value.split("://", 1)[1]
+        return f"postgresql+psycopg://{rest}"
+    raise ValueError("accepted: sqlite:///PATH or postgresql://USER@HOST:PORT/DB")
+
+
+def _parse_http_url(value: str) -> str:
+    value = value.strip().rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ValueError("accepted: an http:// or https:// URL")
+    return value
+
+
+def _parse_dsn(value: str) -> str:
+    """A Unipile DSN: ``host:port`` or a URL; stored as a base URL without path."""
+    value = value.strip().rstrip("/")
+    if "://" not in value:
+        value = f"https://{value}"
+    value = _parse_http_url(value)
+    parts = urlsplit(value)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _float(value: str, *, minimum_exclusive: bool) -> float:
+    accepted = (
+        "accepted: a number > 0" if minimum_exclusive else ("accepted: a number >= 0")
+    )
+    try:
+        number = float(value.strip())
+    except ValueError:
+        raise ValueError(accepted) from None
+    bad = number <= 0 if minimum_exclusive else number < 0
+    if bad or number != number or number == float("inf"):
+        raise ValueError(accepted)
+    return number
+
+
+def _non_negative_float(value: str) -> float:
+    return _float(value, minimum_exclusive=False)
+
+
+def _positive_float(value: str) -> float:
+    return _float(value, minimum_exclusive=True)
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise ValueError("accepted: a whole number >= 1") from None
+    if number < 1:
+        raise ValueError("accepted: a whole number >= 1")
+    return number
+
+
+def _non_negative_int(value: str) -> int:
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise ValueError("accepted: a whole number >= 0") from None
+    if number < 0:
+        raise ValueError("accepted: a whole number >= 0")
+    return number
+
+
+def _optional_str(value: str) -> str | None:
+    return value.strip() or None
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One environment variable: its name, parser, default and description."""
+
+    env: str
+    attr: str
+    parse: Callable[[str], Any]
+    default: str
+    help: str
+    secret: bool = False
+    group: str = "general"
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable(
+        "DATABASE_URL",
+        "database_url",
+        _parse_database_url,
+        DEFAULT_DATABASE_URL,
+        "SQLite file (default, in the working "
+        "directory) or postgresql://user@host:port/db",
+        group="database",
+    ),
+    Variable(
+        "UNIPILE_DSN",
+        "unipile_dsn",
+        lambda v: _parse_dsn(v) if v.strip() else None,
+        "",
+        "Unipile DSN, e.g. https://api8.unipile.com:13851",
+        group="unipile",
+    ),
+    Variable(
+        "UNIPILE_API_KEY",
+        "unipile_api_key",
+        _optional_str,
+        "",
+        "Unipile API key (X-API-KEY)",
+        secret=True,
+        group="unipile",
+    ),
+    Variable(
+        "GHL_BASE_URL",
+        "ghl_base_url",
+        _parse_http_url,
+        "https://services.leadconnectorhq.com",
+        "GHL API base URL",
+        group="ghl",
+    ),
+    Variable(
+        "GHL_API_VERSION",
+        "ghl_api_version",
+        str.strip,
+        "2021-07-28",
+        "GHL Version header for contacts",
+        group="ghl",
+    ),
+    Variable(
+        "GHL_CONVERSATIONS_API_VERSION",
+        "ghl_conversations_api_version",
+        str.strip,
+        "2021-04-15",
+        "GHL Version header for conversations",
+        group="ghl",
+    ),
+    Variable(
+        "SLACK_WEBHOOK_URL",
+        "slack_webhook_url",
+        lambda v: _parse_http_url(v) if v.strip() else None,
+        "",
+        "Slack incoming webhook URL (empty: notices stay queued)",
+        secret=True,
+        group="slack",
+    ),
+    Variable(
+        "VERIFY_WEBHOOK_URL",
+        "verify_webhook_url",
+        lambda v: _parse_http_url(v) if v.strip() else None,
+        "",
+        "the platform's webhook ingestion URL for the verify burst",
+        group="verify",
+    ),
+    Variable(
+        "UNIPILE_HEALTH_GATE",
+        "unipile_health_gate",
+        _parse_bool,
+        "1",
+        "gate follow-ups on health (0 = try every send and record)",
+        group="flags",
+    ),
+    Variable(
+        "AUTO_DISABLE",
+        "auto_disable",
+        _parse_bool,
+        "1",
+        "pause on disconnect, quarantine on unreachable (0 = record only)",
+        group="flags",
+    ),
+    Variable(
+        "HTTP_CONNECT_TIMEOUT",
+        "http_connect_timeout",
+        _positive_float,
+        "5",
+        "seconds to connect to a provider",
+        group="http",
+    ),
+    Variable(
+        "HTTP_READ_TIMEOUT",
+        "http_read_timeout",
+        _positive_float,
+        "30",
+        "seconds to wait for a provider's answer",
+        group="http",
+    ),
+    Variable(
+        "RETRY_AFTER_CAP_SECONDS",
+        "retry_after_cap_seconds",
+        _non_negative_float,
+        "60",
+        "longest Retry-After honoured in a run",
+        group="http",
+    ),
+    Variable(
+        "DEGRADED_AFTER_FAILURES",
+        "degraded_after_failures",
+        _positive_int,
+        "3",
+        "consecutive transient failures before DEGRADED",
+        group="health",
+    ),
+    Variable(
+        "GRACE_PERIOD_MINUTES",
+        "grace_period_minutes",
+        _non_negative_float,
+        "15",
+        "after a (re)connection, a 401 is re-checked, not believed",
+        group="health",
+    ),
+    Variable(
+        "UNIPILE_CHECK_CONCURRENCY",
+        "unipile_check_concurrency",
+        _positive_int,
+        "4",
+        "single-account checks run at once",
+        group="unipile",
+    ),
+    Variable(
+        "GHL_RATE_LIMIT",
+        "ghl_rate_limit",
+        _positive_int,
+        "100",
+        "GHL requests allowed per interval per location",
+        group="ghl",
+    ),
+    Variable(
+        "GHL_RATE_INTERVAL_SECONDS",
+        "ghl_rate_interval_seconds",
+        _positive_float,
+        "10",
+        "GHL rate-limit interval",
+        group="ghl",
+    ),
+    Variable(
+        "REPAIR_MAX_ATTEMPTS",
+        "repair_max_attempts",
+        _positive_int,
+        "8",
+        "attempts before a repair job is dead",
+        group="repair",
+    ),
+    Variable(
+        "REPAIR_BACKOFF_BASE_SECONDS",
+        "repair_backoff_base_seconds",
+        _positive_float,
+        "60",
+        "first retry delay cap (doubles)",
+        group="repair",
+    ),
+    Variable(
+        "REPAIR_BACKOFF_CAP_SECONDS",
+        "repair_backoff_cap_seconds",
+        _positive_float,
+        "21600",
+        "longest retry delay",
+        group="repair",
+    ),
+    Variable(
+        "LEASE_SECONDS",
+        "lease_seconds",
+        _positive_float,
+        "300",
+        "how long a claim or an in-flight send is held",
+        group="engine",
+    ),
+    Variable(
+        "FOLLOWUP_MAX_STEP_ATTEMPTS",
+        "followup_max_step_attempts",
+        _positive_int,
+        "5",
+        "transient failures before an instance fails",
+        group="engine",
+    ),
+    Variable(
+        "FOLLOWUP_BATCH_SIZE",
+        "followup_batch_size",
+        _positive_int,
+        "200",
+        "instances claimed per batch",
+        group="engine",
+    ),
+    Variable(
+        "SEND_CONCURRENCY",
+        "send_concurrency",
+        _positive_int,
+        "8",
+        "accounts sending at once",
+        group="engine",
+    ),
+    Variable(
+        "LINKEDIN_DAILY_INVITES",
+        "linkedin_daily_invites",
+        _non_negative_int,
+        "80",
+        "invitations per account per day",
+        group="engine",
+    ),
+    Variable(
+        "LINKEDIN_DAILY_MESSAGES",
+        "linkedin_daily_messages",
+        _non_negative_int,
+        "100",
+        "messages per account per day",
+        group="engine",
+    ),
+    Variable(
+        "LINKEDIN_SEND_SPACING_SECONDS",
+        "linkedin_send_spacing_seconds",
+        _non_negative_float,
+        "30",
+        "least time between two sends of one account (jittered up to +50%)",
+        group="engine",
+    ),
+    Variable(
+        "LOG_WINDOW_SECONDS",
+        "log_window_seconds",
+        _positive_float,
+        "3600",
+        "a repeating error is logged once per window",
+        group="logging",
+    ),
+    Variable(
+        "SLACK_MIN_INTERVAL_SECONDS",
+        "slack_min_interval_seconds",
+        _non_negative_float,
+        "1",
+        "least time between two Slack posts",
+        group="slack",
+    ),
+    Variable(
+        "NOTIFY_MAX_ATTEMPTS",
+        "notify_max_attempts",
+        _positive_int,
+        "10",
+        "transient Slack failures before a notice is given up",
+        group="slack",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated configuration of one run. Secrets are hidden in repr."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    unipile_dsn: str | None = None
+    unipile_api_key: str | None = field(default=None, repr=False)
+    ghl_base_url: str = "https://services.leadconnectorhq.com"
+    ghl_api_version: str = "2021-07-28"
+    ghl_conversations_api_version: str = "2021-04-15"
+    slack_webhook_url: str | None = field(default=None, repr=False)
+    verify_webhook_url: str | None = None
+    unipile_health_gate: bool = True
+    auto_disable: bool = True
+    http_connect_timeout: float = 5.0
+    http_read_timeout: float = 30.0
+    retry_after_cap_seconds: float = 60.0
+    degraded_after_failures: int = 3
+    grace_period_minutes: float = 15.0
+    unipile_check_concurrency: int = 4
+    ghl_rate_limit: int = 100
+    ghl_rate_interval_seconds: float = 10.0
+    repair_max_attempts: int = 8
+    repair_backoff_base_seconds: float = 60.0
+    repair_backoff_cap_seconds: float = 21600.0
+    lease_seconds: float = 300.0
+    followup_max_step_attempts: int = 5
+    followup_batch_size: int = 200
+    send_concurrency: int = 8
+    linkedin_daily_invites: int = 80
+    linkedin_daily_messages: int = 100
+    linkedin_send_spacing_seconds: float = 30.0
+    log_window_seconds: float = 3600.0
+    slack_min_interval_seconds: float = 1.0
+    notify_max_attempts: int = 10
+    #: Where each value came from: "environment", ".env" or "default".
+    sources: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def public_items(self) -> list[tuple[str, str, str]]:
+        """(variable, shown value, source) with every secret masked."""
+        rows = []
+        for var in VARIABLES:
+            value = getattr(self, var.attr)
+            if var.secret:
+                shown = "(set)" if value else "(not set)"
+            else:
+                shown = "" if value is None else str(value)
+            rows.append((var.env, shown, self.sources.get(var.env, "default")))
+        return rows
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Read a dotenv file without touching ``os.environ``."""
+    from dotenv import dotenv_values
+
+    try:
+        raw = dotenv_values(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read env file {path}: {exc}") from exc
+    return {key: value for key, value in raw.items() if value is not None}
+
+
+def load_settings(
+    env_file: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build :class:`Settings`; raise :class:`ConfigError` naming a bad variable.
+
+    ``env_file`` given explicitly must exist; without it ``./.env`` is read
+    when present. ``overrides`` (command-line options such as
+    ``--database-url``) win over everything.
+    """
+    environ = os.environ if environ is None else environ
+    file_values: dict[str, str] = {}
+    if env_file is not None:
+        if not env_file.is_file():
+            raise ConfigError(f"--env-file: no such file: {env_file}")
+        file_values = read_env_file(env_file)
+    elif Path(".env").is_file():
+        file_values = read_env_file(Path(".env"))
+
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for var in VARIABLES:
+        if overrides and var.env in overrides:
+            raw, source = overrides[var.env], "option"
+        elif var.env in environ:
+            raw, source = environ[var.env], "environment"
+        elif var.env in file_values:
+            raw, source = file_values[var.env], ".env"
+        else:
+            raw, source = var.default, "default"
+        try:
+            parsed = var.parse(raw)
+        except ValueError as exc:
+            reason = str(exc) if str(exc).startswith("accepted") else "invalid"
+            raise ConfigError(
+                f"{var.env}: invalid value; {reason}",
+            ) from None
+        if var.secret:
+            register_secret(parsed)
+        values[var.attr] = parsed
+        sources[var.env] = source
+    return Settings(**values, sources=sources)
+
+
+def env_example() -> str:
+    """The text of ``.env.example``: every variable, its default and meaning."""
+    lines = [
+        "# integration-health configuration. Every variable is optional;",
+        "# the value shown is the default. Real environment variables win",
+        "# over this file.",
+    ]
+    group = None
+    for var in VARIABLES:
+        if var.group != group:
+            group = var.group
+            lines += ["", f"# --- {group} ---"]
+        lines.append(f"# {var.help}")
+        lines.append(f"{var.env}={var.default}")
+    return "\n".join(lines) + "\n"
+
+
+def settings_field_names() -> set[str]:
+    return {f.name for f in fields(Settings)} - {"sources"}

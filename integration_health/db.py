@@ -1,0 +1,105 @@
+"""Engine and session factory: SQLite by default, PostgreSQL by URL.
+
+SQLite gets WAL, foreign keys and a busy timeout on every connection, so that
+a cron run and an operator's command can share one file. PostgreSQL goes
+through psycopg 3. Connection failures become :class:`DatabaseError` with one
+readable line (never the driver's traceback).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlmodel import Session, create_engine
+
+from integration_health.errors import DatabaseError
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy control transactions, and start them with BEGIN IMMEDIATE
+    # where the caller asks for a write lock (see ``write_session``).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    conn.exec_driver_sql(conn.get_execution_options().get("sqlite_begin", "BEGIN"))
+
+
+def make_engine(url: str, *, echo: bool = False) -> Engine:
+    """Create an engine for ``url`` with the per-dialect settings above."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(
+            url,
+            echo=echo,
+            connect_args={"check_same_thread": False, "timeout": 30},
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(
+        url,
+        echo=echo,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": 10},
+    )
+
+
+def check_connection(engine: Engine) -> None:
+    """Fail early, in one line, when the database cannot be reached."""
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise DatabaseError(
+            f"database unreachable ({engine.url.get_backend_name()}): {reason}",
+            hint="check DATABASE_URL or --database-url",
+        ) from exc
+
+
+@contextmanager
+def session_scope(engine: Engine, *, immediate: bool = False) -> Iterator[Session]:
+    """A session that commits on success and rolls back on any error.
+
+    ``immediate=True`` takes SQLite's write lock at BEGIN (``BEGIN
+    IMMEDIATE``), which is what claim-then-update code needs to keep the
+    same semantics as ``FOR UPDATE`` on PostgreSQL. It is ignored there.
+    """
+    session = Session(engine, expire_on_commit=False)
+    try:
+        if immediate and is_sqlite(engine):
+            # Applies to this session's first transaction only: keep one
+            # claim per ``session_scope``.
+            session.connection(execution_options={"sqlite_begin": "BEGIN IMMEDIATE"})
+        yield session
+        session.commit()
+    except SQLAlchemyError as exc:
+        session.rollback()
+        raise DatabaseError(f"database error: {type(exc).__name__}") from exc
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
