@@ -402,6 +402,7 @@ class Settings:
     repair_max_attempts: int = 8
     repair_backoff_base_seconds: float = 60.0
     repair_backoff_cap_seconds: float = 21600.0
+    repair_concurrency: int = 4
     lease_seconds: float = 300.0
     followup_max_step_attempts: int = 5
     followup_batch_size: int = 200
