@@ -98,8 +98,8 @@ def build_state(scenario: Json) -> SandboxState:
     unknown = set(scenario) - SCENARIO_KEYS
     if unknown:
         raise ConfigError(
-            f"sandbox scenario has unknown keys: {', '.join(sorted(unknown))}",
-            hint=f"accepted: {', '.join(sorted(SCENARIO_KEYS))}",
+            f"sandbox scenario has unknown keys: {', '.join(sorted(unknown))}; "
+            f"accepted: {', '.join(sorted(SCENARIO_KEYS))}"
         )
     state = SandboxState()
     try:
