@@ -25,7 +25,9 @@ def make_sandbox() -> Iterator[SandboxFactory]:
     """Start sandboxes on given scenarios; every one is stopped afterwards."""
     started: list[Sandbox] = []
 
-    def factory(scenario: dict[str, Any] | Path | None = None, **kwargs: Any) -> Sandbox:
+    def factory(
+        scenario: dict[str, Any] | Path | None = None, **kwargs: Any
+    ) -> Sandbox:
         sb = Sandbox(scenario, **kwargs).start()
         started.append(sb)
         return sb

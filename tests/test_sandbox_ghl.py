@@ -37,13 +37,17 @@ def test_revoked_token_is_401(make_sandbox: SandboxFactory) -> None:
 )
 def test_token_of_another_location_is_403(sandbox: Sandbox, token: str) -> None:
     params = {"locationId": "loc_1", "email": "jane@example.com"}
-    answer = client(sandbox, token=token).get("/contacts/search/duplicate", params=params)
+    answer = client(sandbox, token=token).get(
+        "/contacts/search/duplicate", params=params
+    )
     assert answer.status_code == 403
     assert "does not have access to this location" in answer.json()["message"]
 
 
 @pytest.mark.parametrize("version", [None, "1999-01-01"])
-def test_missing_or_unknown_version_is_401(sandbox: Sandbox, version: str | None) -> None:
+def test_missing_or_unknown_version_is_401(
+    sandbox: Sandbox, version: str | None
+) -> None:
     headers = {"Authorization": "Bearer ghl-token-loc-1"}
     if version:
         headers["Version"] = version
@@ -182,7 +186,9 @@ def test_rate_limit_sends_retry_after_when_configured(
     make_sandbox: SandboxFactory,
 ) -> None:
     limit = {"limit": 1, "interval_seconds": 30, "retry_after": 7}
-    sb = make_sandbox({"ghl": {"locations": {"L": {"token": "t", "rate_limit": limit}}}})
+    sb = make_sandbox(
+        {"ghl": {"locations": {"L": {"token": "t", "rate_limit": limit}}}}
+    )
     http = client(sb, token="t")
     http.get("/contacts/x")
     assert http.get("/contacts/x").headers["Retry-After"] == "7"

@@ -83,7 +83,9 @@ def _authorize(sb: Sandbox, req: RecordedRequest) -> tuple[str | None, Response 
     return owner, None
 
 
-def _contact_matches(contact: Json, location_id: str, email: str | None, phone: str | None) -> bool:
+def _contact_matches(
+    contact: Json, location_id: str, email: str | None, phone: str | None
+) -> bool:
     if contact.get("locationId") != location_id:
         return False
     if email and str(contact.get("email") or "").lower() == email.lower():
@@ -91,7 +93,9 @@ def _contact_matches(contact: Json, location_id: str, email: str | None, phone: 
     return bool(_digits(phone)) and _digits(contact.get("phone")) == _digits(phone)
 
 
-def _find_contact(sb: Sandbox, location_id: str, email: str | None, phone: str | None) -> Json | None:
+def _find_contact(
+    sb: Sandbox, location_id: str, email: str | None, phone: str | None
+) -> Json | None:
     """The first contact of the location matching by email, then by phone."""
     with sb.state.lock:
         contacts = list(sb.state.contacts.values())
@@ -104,7 +108,9 @@ def _find_contact(sb: Sandbox, location_id: str, email: str | None, phone: str |
     return None
 
 
-def duplicate_search(sb: Sandbox, req: RecordedRequest, _: re.Match[str], loc: str) -> Response:
+def duplicate_search(
+    sb: Sandbox, req: RecordedRequest, _: re.Match[str], loc: str
+) -> Response:
     email, number = req.first("email"), req.first("number")
     if number and number.startswith(" "):
         number = "+" + number[1:]  # an unencoded "+" arrives as a space
@@ -119,7 +125,9 @@ def _contact_body(req: RecordedRequest) -> tuple[Json, Response | None]:
     if body is None:
         return {}, error(400, "Body must be a JSON object", error="Bad Request")
     if not body.get("locationId"):
-        return body, error(422, ["locationId should not be empty"], error="Unprocessable Entity")
+        return body, error(
+            422, ["locationId should not be empty"], error="Unprocessable Entity"
+        )
     return body, None
 
 
@@ -132,7 +140,9 @@ def _new_contact(sb: Sandbox, body: Json, location_id: str) -> Json:
     return contact
 
 
-def upsert_contact(sb: Sandbox, req: RecordedRequest, _: re.Match[str], loc: str) -> Response:
+def upsert_contact(
+    sb: Sandbox, req: RecordedRequest, _: re.Match[str], loc: str
+) -> Response:
     body, problem = _contact_body(req)
     if problem:
         return problem
@@ -147,14 +157,15 @@ def upsert_contact(sb: Sandbox, req: RecordedRequest, _: re.Match[str], loc: str
     return json_response(200, payload)
 
 
-def create_contact(sb: Sandbox, req: RecordedRequest, _: re.Match[str], loc: str) -> Response:
+def create_contact(
+    sb: Sandbox, req: RecordedRequest, _: re.Match[str], loc: str
+) -> Response:
     body, problem = _contact_body(req)
     if problem:
         return problem
     existing = _find_contact(sb, loc, body.get("email"), body.get("phone"))
     if existing is not None and not sb.state.ghl_locations[loc]["allow_duplicates"]:
-        email = body.get("email")
-        same_email = bool(email) and str(existing.get("email") or "").lower() == email.lower()
+        same_email = _contact_matches(existing, loc, body.get("email"), None)
         meta = {
             "contactId": existing["id"],
             "matchingField": "email" if same_email else "phone",
@@ -164,7 +175,9 @@ def create_contact(sb: Sandbox, req: RecordedRequest, _: re.Match[str], loc: str
     return json_response(201, {"contact": dict(_new_contact(sb, body, loc))})
 
 
-def get_contact(sb: Sandbox, _: RecordedRequest, match: re.Match[str], loc: str) -> Response:
+def get_contact(
+    sb: Sandbox, _: RecordedRequest, match: re.Match[str], loc: str
+) -> Response:
     with sb.state.lock:
         contact = sb.state.contacts.get(match["id"])
     if contact is None:
@@ -188,7 +201,9 @@ def search_conversations(
     return json_response(200, {"conversations": found, "total": len(found)})
 
 
-def list_messages(sb: Sandbox, req: RecordedRequest, match: re.Match[str], loc: str) -> Response:
+def list_messages(
+    sb: Sandbox, req: RecordedRequest, match: re.Match[str], loc: str
+) -> Response:
     conversation_id = match["id"]
     with sb.state.lock:
         conversation = sb.state.conversations.get(conversation_id)
@@ -216,7 +231,9 @@ def send_sms(sb: Sandbox, req: RecordedRequest, _: re.Match[str], loc: str) -> R
     body = req.json if isinstance(req.json, dict) else {}
     contact_id, text = body.get("contactId"), body.get("message")
     if not body.get("type") or not contact_id:
-        return error(422, ["type and contactId are required"], error="Unprocessable Entity")
+        return error(
+            422, ["type and contactId are required"], error="Unprocessable Entity"
+        )
     with sb.state.lock:
         contact = sb.state.contacts.get(contact_id)
         if contact is None or contact.get("locationId") != loc:

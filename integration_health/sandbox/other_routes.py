@@ -105,7 +105,9 @@ def _control(
     match = re.fullmatch(r"accounts/(?P<id>[^/]+)/sources", name)
     if match and req.method == "POST":
         statuses = [str(status) for status in body["statuses"]]
-        sb.set_account_sources(match["id"], statuses, disconnected=body.get("disconnected"))
+        sb.set_account_sources(
+            match["id"], statuses, disconnected=body.get("disconnected")
+        )
         return ok
     return None
 

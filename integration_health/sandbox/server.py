@@ -6,6 +6,7 @@ bound to 127.0.0.1. A request passes: record, fault, latency, route.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
@@ -15,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from integration_health.errors import ConfigError
 from integration_health.sandbox import ghl_routes, other_routes, unipile_routes
 from integration_health.sandbox.faults import (
     Fault,
@@ -71,7 +73,13 @@ class Sandbox:
         if self._server is not None:
             return self
         self._stopping.clear()
-        self._server = _Server(("127.0.0.1", self._port), _Handler)
+        try:
+            self._server = _Server(("127.0.0.1", self._port), _Handler)
+        except OSError as exc:
+            where = f"127.0.0.1:{self._port}"
+            raise ConfigError(
+                f"sandbox cannot listen on {where}: {exc.strerror}"
+            ) from exc
         self._server.sandbox = self
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -277,10 +285,8 @@ class _Server(ThreadingHTTPServer):
         with self.sockets_lock:
             sockets = list(self.open_sockets)
         for sock in sockets:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         logger.debug("sandbox connection error", exc_info=True)
@@ -299,10 +305,8 @@ class _Handler(BaseHTTPRequestHandler):
     def finish(self) -> None:
         with self.server.sockets_lock:
             self.server.open_sockets.discard(self.connection)
-        try:
+        with contextlib.suppress(OSError):
             super().finish()
-        except OSError:
-            pass
 
     def handle_one_request(self) -> None:
         try:

@@ -51,7 +51,10 @@ class SandboxState:
         if identifier in self.profiles:
             return self.profiles[identifier]
         for profile in self.profiles.values():
-            if identifier in (profile.get("provider_id"), profile.get("public_identifier")):
+            if identifier in (
+                profile.get("provider_id"),
+                profile.get("public_identifier"),
+            ):
                 return profile
         return None
 
@@ -85,7 +88,9 @@ def load_scenario(source: Json | Path | str | None) -> Json:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(f"cannot read sandbox scenario {path}: {exc.strerror}") from exc
+        raise ConfigError(
+            f"cannot read sandbox scenario {path}: {exc.strerror}"
+        ) from exc
     except ValueError as exc:
         raise ConfigError(f"sandbox scenario {path} is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
@@ -108,8 +113,10 @@ def build_state(scenario: Json) -> SandboxState:
         slack = scenario.get("slack") or {}
         state.slack_fail = dict(slack["fail"]) if slack.get("fail") else None
         state.webhook_delay = float((scenario.get("webhook") or {}).get("delay", 0.0))
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ConfigError(f"bad sandbox scenario: {type(exc).__name__} {exc}") from exc
+    except KeyError as exc:
+        raise ConfigError(f"bad sandbox scenario: missing key {exc}") from exc
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ConfigError(f"bad sandbox scenario: {exc}") from exc
     return state
 
 
@@ -122,7 +129,9 @@ def _load_unipile(state: SandboxState, unipile: Json) -> None:
         account.setdefault("name", account_id)
         account.setdefault("created_at", "2026-01-05T09:00:00.000Z")
         account.setdefault("disconnected", False)
-        account.setdefault("sources", [{"id": f"{account_id}_MESSAGING", "status": "OK"}])
+        account.setdefault(
+            "sources", [{"id": f"{account_id}_MESSAGING", "status": "OK"}]
+        )
         account["sources"] = [dict(source) for source in account["sources"]]
         for source in account["sources"]:
             source["id"], source["status"] = str(source["id"]), str(source["status"])
@@ -142,7 +151,9 @@ def _load_ghl(state: SandboxState, ghl: Json) -> None:
         location = dict(raw)
         location["token"] = str(location["token"])
         location.setdefault("revoked", False)
-        location["wrong_location_tokens"] = list(location.get("wrong_location_tokens") or [])
+        location["wrong_location_tokens"] = list(
+            location.get("wrong_location_tokens") or []
+        )
         location.setdefault("allow_duplicates", True)
         state.ghl_locations[str(location_id)] = location
     for raw in ghl.get("contacts") or []:

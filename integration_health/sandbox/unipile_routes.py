@@ -32,7 +32,12 @@ TITLES = {
 def error(status: int, name: str, detail: str) -> Response:
     """Unipile's error body: branch on ``status`` and ``type``."""
     title = TITLES.get(name, name.replace("_", " ").capitalize())
-    body = {"status": status, "type": f"errors/{name}", "title": title, "detail": detail}
+    body = {
+        "status": status,
+        "type": f"errors/{name}",
+        "title": title,
+        "detail": detail,
+    }
     return json_response(status, body)
 
 
@@ -91,7 +96,9 @@ def list_accounts(sb: Sandbox, req: RecordedRequest, _: re.Match[str]) -> Respon
         accounts = list(sb.state.accounts.values())
     page = [_account_view(account) for account in accounts[start : start + limit]]
     cursor = str(start + limit) if start + limit < len(accounts) else None
-    return json_response(200, {"object": "AccountList", "items": page, "cursor": cursor})
+    return json_response(
+        200, {"object": "AccountList", "items": page, "cursor": cursor}
+    )
 
 
 def get_account(sb: Sandbox, _: RecordedRequest, match: re.Match[str]) -> Response:
@@ -180,7 +187,11 @@ def send_message(sb: Sandbox, req: RecordedRequest, match: re.Match[str]) -> Res
         return error(400, "missing_parameters", "text is required.")
     message_id = sb.state.new_id("msg")
     sb.state.record_send(
-        "message", account_id=account_id, chat_id=chat_id, text=text, message_id=message_id
+        "message",
+        account_id=account_id,
+        chat_id=chat_id,
+        text=text,
+        message_id=message_id,
     )
     return json_response(201, {"object": "MessageSent", "message_id": message_id})
 

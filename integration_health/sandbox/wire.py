@@ -70,7 +70,9 @@ def text_response(status: int, text: str, content_type: str = "text/plain") -> R
     return Response(status, body, {"Content-Type": f"{content_type}; charset=utf-8"})
 
 
-def body_response(status: int, body: str | bytes | dict[str, Any] | list[Any]) -> Response:
+def body_response(
+    status: int, body: str | bytes | dict[str, Any] | list[Any]
+) -> Response:
     """A response for a caller-given body: JSON when it is or parses as JSON."""
     if isinstance(body, dict | list):
         return json_response(status, body)
