@@ -203,3 +203,16 @@ def test_rate_limit_window_slides() -> None:
     assert not limiter.check("L").allowed
     now[0] = 110.0
     assert limiter.check("L").allowed
+
+
+def test_concurrent_upserts_of_one_email_create_one_contact(sandbox: Sandbox) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = {"locationId": "loc_1", "email": "race@example.com"}
+    with client(sandbox) as http, ThreadPoolExecutor(8) as pool:
+        answers = list(
+            pool.map(lambda _: http.post("/contacts/upsert", json=body), range(8))
+        )
+    ids = {answer.json()["contact"]["id"] for answer in answers}
+    assert len(ids) == 1
+    assert [answer.json()["new"] for answer in answers].count(True) == 1

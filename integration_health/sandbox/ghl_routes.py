@@ -146,14 +146,15 @@ def upsert_contact(
     body, problem = _contact_body(req)
     if problem:
         return problem
-    existing = _find_contact(sb, loc, body.get("email"), body.get("phone"))
-    if existing is None:
-        contact, new = _new_contact(sb, body, loc), True
-    else:
-        with sb.state.lock:
+    with sb.state.lock:  # find and write as one step, as concurrent upserts
+        existing = _find_contact(sb, loc, body.get("email"), body.get("phone"))
+        if existing is None:
+            contact, new = _new_contact(sb, body, loc), True
+        else:
             existing.update({k: body[k] for k in CONTACT_FIELDS if k in body})
-        contact, new = existing, False
-    payload = {"new": new, "contact": dict(contact), "traceId": str(uuid.uuid4())}
+            contact, new = existing, False
+        view = dict(contact)
+    payload = {"new": new, "contact": view, "traceId": str(uuid.uuid4())}
     return json_response(200, payload)
 
 
@@ -163,6 +164,11 @@ def create_contact(
     body, problem = _contact_body(req)
     if problem:
         return problem
+    with sb.state.lock:
+        return _create_locked(sb, body, loc)
+
+
+def _create_locked(sb: Sandbox, body: Json, loc: str) -> Response:
     existing = _find_contact(sb, loc, body.get("email"), body.get("phone"))
     if existing is not None and not sb.state.ghl_locations[loc]["allow_duplicates"]:
         same_email = _contact_matches(existing, loc, body.get("email"), None)

@@ -41,13 +41,22 @@ from integration_health.sandbox.wire import (
 logger = logging.getLogger(__name__)
 SLACK_PATH = "/slack/services/T000/B000/XXXX"
 MAX_BODY = 10 * 1024 * 1024
+STAT_KEYS = (
+    "requests",
+    "faults_applied",
+    "ghl_429",
+    "webhook",
+    "unipile_profile_views",
+)
 
 
 class Sandbox:
     """A local stand-in for Unipile, GHL, Slack and the platform's webhook.
 
-    Known limitation: answers are built for the toolkit's calls only; other
-    provider endpoints answer 404 in the provider's error shape.
+    ``stats`` counts requests, faults applied, GHL 429s sent, webhook calls
+    and profile views. Known limitations: answers are built for the
+    toolkit's calls only (other endpoints answer 404); a fault's answer on a
+    GHL path carries only the fault's headers, not the rate-limit headers.
     """
 
     def __init__(
@@ -55,7 +64,7 @@ class Sandbox:
     ) -> None:
         loaded = load_scenario(scenario)
         self.state: SandboxState = build_state(loaded)
-        self.stats: dict[str, int] = {}
+        self.stats: dict[str, int] = dict.fromkeys(STAT_KEYS, 0)
         self.faults = FaultTable()
         self.latency = LatencyTable()
         self.ghl_limiter = GhlRateLimiter()
@@ -352,5 +361,12 @@ class _Handler(BaseHTTPRequestHandler):
             parts.append(self.rfile.read(size))
             self.rfile.readline()
 
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # Only the first path segment: paths and queries may hold secrets or
+        # personal data (a Slack webhook path, a lead's email).
+        area = "/" + self.path.lstrip("/").split("/", 1)[0].split("?", 1)[0]
+        extra = {"action": "sandbox.request"}
+        logger.debug("sandbox %s %s -> %s", self.command, area, code, extra=extra)
+
     def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("sandbox " + format, *args, extra={"action": "sandbox.request"})
+        logger.debug("sandbox connection note", extra={"action": "sandbox.note"})

@@ -1,6 +1,8 @@
 """Unipile v1 as the toolkit sees it: accounts, profiles, chats, invitations.
 
-Shapes and error bodies follow ``shared/providers/unipile.md``.
+Shapes and error bodies follow ``shared/providers/unipile.md``. Known
+limitation: an account ID the key does not know answers 401
+``errors/wrong_account``; what live Unipile answers there is not documented.
 """
 
 from __future__ import annotations
