@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import CursorResult
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -25,6 +24,7 @@ def insert_ignoring_conflict(
         stmt = sqlite.insert(model).values(**values)
     else:  # pragma: no cover - only SQLite and PostgreSQL are supported
         raise NotImplementedError(f"unsupported database: {dialect}")
-    result = session.execute(stmt.on_conflict_do_nothing(index_elements=list(keys)))
-    assert isinstance(result, CursorResult)
-    return bool(result.rowcount)
+    # RETURNING, not rowcount: with implicit RETURNING, PostgreSQL reports -1.
+    key_column = model.__table__.c[keys[0]]
+    stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
+    return session.execute(stmt.returning(key_column)).first() is not None
