@@ -79,7 +79,9 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key.startswith("ctx_"):
                 payload[key[4:]] = value
-        if record.exc_info:
+        if record.exc_text:
+            payload["exc"] = record.exc_text
+        elif record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
         return json.dumps(payload, default=str)
 
