@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import pairwise
+from typing import ClassVar
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -251,3 +255,80 @@ def test_cli_without_webhook_leaves_notices_queued(
         result.stderr.strip() == "SLACK_WEBHOOK_URL is not set: 1 notices stay queued"
     )
     assert stored(engine)[0].status == "pending"
+
+
+def test_flush_after_job_never_raises_and_skips_with_no_notify(
+    engine: Engine, workspaces: list[int]
+) -> None:
+    from integration_health.cli.common import AppState, flush_after_job
+    from tests.conftest import make_settings
+
+    put(engine, "k1", "hello", workspaces[0])
+    settings = make_settings(SLACK_WEBHOOK_URL="http://127.0.0.1:9/services/x")
+    state = AppState(_settings=settings, _engine=engine)
+    flush_after_job(state, no_notify=True)
+    flush_after_job(state, no_notify=False)  # port 9 refuses: stays queued
+    assert stored(engine)[0].status == "pending"
+
+
+class _SlackHandler(BaseHTTPRequestHandler):
+    status = 200
+    bodies: ClassVar[list[bytes]] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        self.bodies.append(self.rfile.read(length))
+        body = b"ok" if self.status == 200 else b"no_service"
+        self.send_response(self.status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def slack_server() -> Iterator[tuple[str, type[_SlackHandler]]]:
+    pytest.importorskip("integration_health.clients.slack")
+    handler = type("Handler", (_SlackHandler,), {"bodies": [], "status": 200})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/services/T/B/X", handler
+    server.shutdown()
+    server.server_close()
+
+
+def test_cli_flush_posts_to_slack_once(
+    engine: Engine,
+    workspaces: list[int],
+    db_url: str,
+    slack_server: tuple[str, type[_SlackHandler]],
+) -> None:
+    url, handler = slack_server
+    put(engine, "k1", "hello", workspaces[0])
+    env = {"DATABASE_URL": db_url, "SLACK_WEBHOOK_URL": url}
+    first = run_cli("notify", "flush", env=env)
+    second = run_cli("notify", "flush", env=env)
+    assert (first.returncode, second.returncode) == (0, 0), first.stderr
+    assert first.stdout.strip() == "sent 1, retried 0, failed 0, pending 0"
+    assert len(handler.bodies) == 1
+    assert b"hello" in handler.bodies[0]
+
+
+def test_cli_flush_exits_1_when_slack_refuses_for_good(
+    engine: Engine,
+    workspaces: list[int],
+    db_url: str,
+    slack_server: tuple[str, type[_SlackHandler]],
+) -> None:
+    url, handler = slack_server
+    handler.status = 404
+    put(engine, "k1", "hello", workspaces[0])
+    result = run_cli(
+        "notify", "flush", env={"DATABASE_URL": db_url, "SLACK_WEBHOOK_URL": url}
+    )
+    assert result.returncode == 1, result.stderr
+    assert stored(engine)[0].status == "failed"
