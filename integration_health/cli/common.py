@@ -79,7 +79,9 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key.startswith("ctx_"):
                 payload[key[4:]] = value
-        if record.exc_info:
+        if record.exc_text:
+            payload["exc"] = record.exc_text
+        elif record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
         return json.dumps(payload, default=str)
 
@@ -111,6 +113,27 @@ def configure_logging(*, verbose: bool, log_format: str) -> None:
         logger.setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
+def flush_after_job(state: AppState, *, no_notify: bool) -> None:
+    """Send what a job queued, at its end, unless ``--no-notify``.
+
+    Slack (or the outbox) failing is logged and never changes the job's exit
+    code: the notices stay queued for ``notify flush``.
+    """
+    if no_notify:
+        return
+    from integration_health.cli.notify import run_flush
+    from integration_health.redact import redact
+
+    try:
+        run_flush(state)
+    except Exception as exc:
+        logging.getLogger(__name__).warning(
+            "Slack notices stay queued: %s",
+            redact(exc),
+            extra={"action": "notify.flush_after_job_failed"},
+        )
 
 
 def echo_err(message: str) -> None:
