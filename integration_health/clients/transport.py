@@ -237,3 +237,16 @@ def shape_error(
         code="unexpected_shape",
         detail=detail,
     )
+
+
+def parse_datetime(value: object) -> datetime | None:
+    """An aware UTC datetime from ISO-8601 text; None when absent or bad."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)

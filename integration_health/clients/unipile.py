@@ -265,7 +265,7 @@ def parse_account(raw: object) -> Account:
         id=raw["id"],
         type=str(raw.get("type") or ""),
         name=raw.get("name") if isinstance(raw.get("name"), str) else None,
-        created_at=parse_datetime(raw.get("created_at")),
+        created_at=tx.parse_datetime(raw.get("created_at")),
         sources=tuple(_parse_sources(sources_raw)),
         provider_id=_optional_str(im.get("id")),
         public_identifier=_optional_str(im.get("publicIdentifier")),
@@ -280,19 +280,6 @@ def _parse_sources(items: Iterable[object]) -> Iterable[Source]:
 
 def _optional_str(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
-
-
-def parse_datetime(value: object) -> datetime | None:
-    """An aware UTC datetime from ISO-8601 text; None when absent or bad."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 class UnipileClient:
