@@ -374,8 +374,8 @@ class GhlClient:
         contact_id = extract_contact_id(body)
         if contact_id:
             return contact_id
-        meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
-        field = str(meta.get("matchingField") or "")
+        meta = body.get("meta")
+        field = str(meta.get("matchingField") or "") if isinstance(meta, dict) else ""
         by_phone = field == "phone" or (not field.endswith("mail") and not email)
         found = self.find_duplicate(
             token,
