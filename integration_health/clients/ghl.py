@@ -7,21 +7,32 @@ through the rate limiter and is classified by ``shared/providers/ghl.md``.
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
 
 from integration_health.clients import transport as tx
+from integration_health.clients.ghl_shapes import (
+    Conversation,
+    GhlMessage,
+    SmsSent,
+    UpsertResult,
+    classify_error,
+    conversation,
+    extract_contact_id,
+    is_duplicate,
+    message,
+    message_page,
+    nonempty_str,
+    status_category,
+)
 from integration_health.clients.rate_limit import RateLimiter
 from integration_health.config import Settings
-from integration_health.errors import Category, ProviderConfigError, ProviderError
-from integration_health.redact import redact, register_secret
+from integration_health.errors import Category, ProviderError
+from integration_health.redact import register_secret
 
 __all__ = [
     "Conversation",
@@ -37,131 +48,6 @@ __all__ = [
 PROVIDER = "ghl"
 _MAX_PAGES = 10_000
 Family = Literal["contacts", "conversations"]
-
-
-@dataclass(frozen=True)
-class UpsertResult:
-    contact_id: str
-    new: bool
-
-
-@dataclass(frozen=True)
-class Conversation:
-    id: str
-    contact_id: str | None
-    type: str | None
-    last_message_type: str | None
-
-
-@dataclass(frozen=True)
-class GhlMessage:
-    id: str
-    message_type: str | None
-    type_code: int | None
-    direction: str | None
-    body: str | None
-    date_added: datetime | None
-    status: str | None
-    contact_id: str | None
-    conversation_id: str | None
-
-
-@dataclass(frozen=True)
-class SmsSent:
-    conversation_id: str | None
-    message_id: str | None
-
-
-def extract_contact_id(payload: object) -> str | None:
-    """The contact ID wherever a GHL response may carry it, else None."""
-    if not isinstance(payload, dict):
-        return None
-    contact = payload.get("contact")
-    if isinstance(contact, dict) and _str(contact.get("id")):
-        return str(contact["id"])
-    contacts = payload.get("contacts")
-    if isinstance(contacts, list):
-        for item in contacts:
-            if isinstance(item, dict) and _str(item.get("id")):
-                return str(item["id"])
-    meta = payload.get("meta")
-    if isinstance(meta, dict) and _str(meta.get("contactId")):
-        return str(meta["contactId"])
-    for key in ("id", "contactId"):
-        if _str(payload.get(key)):
-            return str(payload[key])
-    return None
-
-
-def _str(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _message_text(body: object) -> str:
-    if not isinstance(body, dict):
-        return ""
-    message = body.get("message")
-    if isinstance(message, list):
-        return "; ".join(str(item) for item in message)
-    return "" if message is None else str(message)
-
-
-def _short_code(message: str) -> str | None:
-    """A stable, short, redacted form of GHL's message, for grouping."""
-    code = re.sub(r"[^a-z0-9]+", "_", redact(message).lower()).strip("_")
-    return code[:48].rstrip("_") or None
-
-
-def is_duplicate(response: httpx.Response, body: object) -> bool:
-    """The 400 that says the contact exists already: a success in disguise."""
-    text = _message_text(body).lower()
-    return response.status_code == 400 and "duplicate" in text
-
-
-def _status_category(status: int) -> Category:
-    if status >= 500:
-        return Category.SERVER_ERROR
-    table = {
-        400: Category.VALIDATION_ERROR,
-        401: Category.MISSING_CREDENTIALS,
-        403: Category.PERMISSION_DENIED,
-        404: Category.NOT_FOUND,
-        422: Category.VALIDATION_ERROR,
-        429: Category.RATE_LIMITED,
-    }
-    return table.get(status, Category.UNKNOWN)
-
-
-def classify_error(
-    response: httpx.Response, *, retry_after_cap: float | None = 60.0
-) -> ProviderError:
-    """The classified error for one non-2xx GHL response."""
-    status = response.status_code
-    ok, body = tx.parse_json(response)
-    if not ok:
-        return tx.non_json_error(
-            response,
-            PROVIDER,
-            by_status=_status_category,
-            retry_after_cap=retry_after_cap,
-        )
-    message = _message_text(body)
-    lowered = message.lower()
-    trace = body.get("traceId") if isinstance(body, dict) else None
-    fields: dict[str, Any] = {
-        "provider": PROVIDER,
-        "status": status,
-        "code": _short_code(message),
-        "detail": message,
-        "trace_id": trace if isinstance(trace, str) else None,
-    }
-    if status == 401 and "version" in lowered:
-        return ProviderConfigError(Category.CONFIG_ERROR, **fields)
-    category = _status_category(status)
-    if status == 401 and "scope" in lowered:
-        category = Category.PERMISSION_DENIED
-    retry_after = tx.parse_retry_after(response.headers, cap=retry_after_cap)
-    return ProviderError(category, retry_after=retry_after, **fields)
 
 
 class GhlClient:
@@ -273,7 +159,7 @@ class GhlClient:
         response = self._send(method, path, **kwargs)
         if not response.is_success:
             raise classify_error(response, retry_after_cap=self._retry_after_cap)
-        body = tx.json_body(response, PROVIDER, by_status=_status_category)
+        body = tx.json_body(response, PROVIDER, by_status=status_category)
         if not isinstance(body, dict):
             raise tx.shape_error(PROVIDER, response)
         return body
@@ -360,7 +246,7 @@ class GhlClient:
         if not response.is_success:
             raise classify_error(response, retry_after_cap=self._retry_after_cap)
         if not ok:
-            raise tx.non_json_error(response, PROVIDER, by_status=_status_category)
+            raise tx.non_json_error(response, PROVIDER, by_status=status_category)
         return _require_id(body)
 
     def _adopt_duplicate(
@@ -422,7 +308,7 @@ class GhlClient:
         items = body.get("conversations")
         if not isinstance(items, list):
             raise tx.shape_error(PROVIDER)
-        return [_conversation(item) for item in items]
+        return [conversation(item) for item in items]
 
     def iter_messages(
         self,
@@ -446,8 +332,8 @@ class GhlClient:
                 location_id=location_id,
                 params=params,
             )
-            items, last_id, next_page = _message_page(body)
-            yield from (_message(item, conversation_id) for item in items)
+            items, last_id, next_page = message_page(body)
+            yield from (message(item, conversation_id) for item in items)
             if not next_page:
                 return
             if not last_id or last_id in seen:
@@ -467,8 +353,8 @@ class GhlClient:
             json={"type": "SMS", "contactId": contact_id, "message": text},
         )
         return SmsSent(
-            conversation_id=_str(body.get("conversationId")),
-            message_id=_str(body.get("messageId")),
+            conversation_id=nonempty_str(body.get("conversationId")),
+            message_id=nonempty_str(body.get("messageId")),
         )
 
 
@@ -499,46 +385,6 @@ def _require_id(body: object) -> str:
             detail="no contact id in response",
         )
     return contact_id
-
-
-def _conversation(item: object) -> Conversation:
-    if not isinstance(item, dict) or not _str(item.get("id")):
-        raise tx.shape_error(PROVIDER)
-    return Conversation(
-        id=item["id"],
-        contact_id=_str(item.get("contactId")),
-        type=_str(item.get("type")),
-        last_message_type=_str(item.get("lastMessageType")),
-    )
-
-
-def _message_page(body: dict[str, Any]) -> tuple[list[Any], str | None, bool]:
-    """(messages, lastMessageId, nextPage) from the nested or the flat shape."""
-    page: Any = body
-    if isinstance(body.get("messages"), dict):
-        page = body["messages"]
-    items = page.get("messages")
-    if not isinstance(items, list):
-        raise tx.shape_error(PROVIDER)
-    return items, _str(page.get("lastMessageId")), page.get("nextPage") is True
-
-
-def _message(item: object, conversation_id: str) -> GhlMessage:
-    if not isinstance(item, dict) or not _str(item.get("id")):
-        raise tx.shape_error(PROVIDER)
-    type_code = item.get("type")
-    body = item.get("body")
-    return GhlMessage(
-        id=item["id"],
-        message_type=_str(item.get("messageType")),
-        type_code=type_code if isinstance(type_code, int) else None,
-        direction=_str(item.get("direction")),
-        body=body if isinstance(body, str) else None,
-        date_added=tx.parse_datetime(item.get("dateAdded")),
-        status=_str(item.get("status")),
-        contact_id=_str(item.get("contactId")),
-        conversation_id=_str(item.get("conversationId")) or conversation_id,
-    )
 
 
 def _seg(value: str) -> str:

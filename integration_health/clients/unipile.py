@@ -7,8 +7,7 @@ body only, never on its title or detail text (``shared/providers/unipile.md``).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -16,6 +15,18 @@ from urllib.parse import quote
 import httpx
 
 from integration_health.clients import transport as tx
+from integration_health.clients.unipile_accounts import (
+    Account,
+    AccountHealth,
+    ChatStarted,
+    InvitationSent,
+    MessageSent,
+    Profile,
+    Source,
+    account_health,
+    optional_str,
+    parse_account,
+)
 from integration_health.config import Settings
 from integration_health.errors import (
     Category,
@@ -23,8 +34,21 @@ from integration_health.errors import (
     ProviderConfigError,
     ProviderError,
 )
-from integration_health.models import HealthStatus
 from integration_health.redact import register_secret
+
+__all__ = [
+    "Account",
+    "AccountHealth",
+    "ChatStarted",
+    "InvitationSent",
+    "MessageSent",
+    "Profile",
+    "Source",
+    "UnipileClient",
+    "account_health",
+    "classify_error",
+    "parse_account",
+]
 
 PROVIDER = "unipile"
 INVITE_NOTE_MAX = 300
@@ -94,86 +118,6 @@ TYPE_CATEGORIES: dict[str, Category] = {
     ),
     **_types(Category.VALIDATION_ERROR, "too_many_characters"),
 }
-
-
-@dataclass(frozen=True)
-class Source:
-    id: str
-    status: str
-
-
-@dataclass(frozen=True)
-class Account:
-    id: str
-    type: str
-    name: str | None
-    created_at: datetime | None
-    sources: tuple[Source, ...]
-    provider_id: str | None = None
-    public_identifier: str | None = None
-
-
-@dataclass(frozen=True)
-class AccountHealth:
-    """``status`` None means CONNECTING: check again later, change nothing."""
-
-    status: HealthStatus | None
-    category: Category | None
-    code: str | None
-
-
-@dataclass(frozen=True)
-class Profile:
-    provider_id: str
-    public_identifier: str | None
-    is_relationship: bool | None
-    network_distance: str | None
-    has_invitation: bool
-
-
-@dataclass(frozen=True)
-class ChatStarted:
-    chat_id: str | None
-    message_id: str | None
-
-
-@dataclass(frozen=True)
-class MessageSent:
-    message_id: str | None
-
-
-@dataclass(frozen=True)
-class InvitationSent:
-    invitation_id: str | None
-    usage: float | None
-
-
-#: Source status, worst first, to (health, category) when it is the worst.
-_SOURCE_RULES: tuple[tuple[str, HealthStatus, Category], ...] = (
-    ("CREDENTIALS", HealthStatus.DISCONNECTED, Category.DISCONNECTED_ACCOUNT),
-    ("PERMISSIONS", HealthStatus.DEGRADED, Category.PERMISSION_DENIED),
-    ("ERROR", HealthStatus.DEGRADED, Category.SERVER_ERROR),
-    ("STOPPED", HealthStatus.DEGRADED, Category.SERVER_ERROR),
-)
-_KNOWN_SOURCE_STATUSES = {"OK", "CONNECTING"} | {rule[0] for rule in _SOURCE_RULES}
-
-
-def account_health(account: Account) -> AccountHealth:
-    """The health an account's sources imply (table in providers/unipile.md).
-
-    The worst source wins: any CREDENTIALS disconnects even if another source
-    is OK. A status we do not know, or no source at all, is DEGRADED with
-    code ``unknown`` rather than trusted.
-    """
-    statuses = {source.status.upper() for source in account.sources}
-    for status, health, category in _SOURCE_RULES:
-        if status in statuses:
-            return AccountHealth(health, category, status)
-    if not statuses or statuses - _KNOWN_SOURCE_STATUSES:
-        return AccountHealth(HealthStatus.DEGRADED, Category.UNKNOWN, "unknown")
-    if "CONNECTING" in statuses:
-        return AccountHealth(None, None, "CONNECTING")
-    return AccountHealth(HealthStatus.OK, None, None)
 
 
 def _status_category(status: int) -> Category:
@@ -251,35 +195,6 @@ def _error_detail(body: object) -> str:
         return ""
     parts = [str(body[key]) for key in ("title", "detail") if body.get(key)]
     return ": ".join(parts)
-
-
-def parse_account(raw: object) -> Account:
-    if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
-        raise tx.shape_error(PROVIDER)
-    sources_raw = raw.get("sources") or []
-    if not isinstance(sources_raw, list):
-        raise tx.shape_error(PROVIDER)
-    im = (raw.get("connection_params") or {}).get("im") or {}
-    im = im if isinstance(im, dict) else {}
-    return Account(
-        id=raw["id"],
-        type=str(raw.get("type") or ""),
-        name=raw.get("name") if isinstance(raw.get("name"), str) else None,
-        created_at=tx.parse_datetime(raw.get("created_at")),
-        sources=tuple(_parse_sources(sources_raw)),
-        provider_id=_optional_str(im.get("id")),
-        public_identifier=_optional_str(im.get("publicIdentifier")),
-    )
-
-
-def _parse_sources(items: Iterable[object]) -> Iterable[Source]:
-    for item in items:
-        if isinstance(item, dict):
-            yield Source(id=str(item.get("id") or ""), status=str(item.get("status")))
-
-
-def _optional_str(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 class UnipileClient:
@@ -369,7 +284,7 @@ class UnipileClient:
             if not isinstance(items, list):
                 raise tx.shape_error(PROVIDER)
             accounts.extend(parse_account(item) for item in items)
-            cursor = _optional_str(body.get("cursor"))
+            cursor = optional_str(body.get("cursor"))
             if cursor is None:
                 return [a for a in accounts if a.type.upper() == "LINKEDIN"]
             if cursor in seen:
@@ -388,13 +303,13 @@ class UnipileClient:
             params={"account_id": account_id},
             not_found=Category.RECIPIENT_UNREACHABLE,
         )
-        if not isinstance(body, dict) or not _optional_str(body.get("provider_id")):
+        if not isinstance(body, dict) or not optional_str(body.get("provider_id")):
             raise tx.shape_error(PROVIDER)
         distance = body.get("network_distance")
         relationship = body.get("is_relationship")
         return Profile(
             provider_id=body["provider_id"],
-            public_identifier=_optional_str(body.get("public_identifier")),
+            public_identifier=optional_str(body.get("public_identifier")),
             is_relationship=relationship if isinstance(relationship, bool) else None,
             network_distance=None if distance is None else str(distance),
             has_invitation=bool(body.get("invitation")),
@@ -407,14 +322,14 @@ class UnipileClient:
         fields += [("attendees_ids", attendee) for attendee in attendee_ids]
         body = self._dict(self._call("POST", "/chats", files=_multipart(fields)))
         return ChatStarted(
-            chat_id=_optional_str(body.get("chat_id")),
-            message_id=_optional_str(body.get("message_id")),
+            chat_id=optional_str(body.get("chat_id")),
+            message_id=optional_str(body.get("message_id")),
         )
 
     def send_message(self, chat_id: str, text: str) -> MessageSent:
         path = f"/chats/{_seg(chat_id)}/messages"
         body = self._dict(self._call("POST", path, files=_multipart([("text", text)])))
-        return MessageSent(message_id=_optional_str(body.get("message_id")))
+        return MessageSent(message_id=optional_str(body.get("message_id")))
 
     def send_invitation(
         self, account_id: str, provider_id: str, message: str | None
@@ -435,7 +350,7 @@ class UnipileClient:
         if not isinstance(usage, int | float) or isinstance(usage, bool):
             usage = None
         return InvitationSent(
-            invitation_id=_optional_str(body.get("invitation_id")),
+            invitation_id=optional_str(body.get("invitation_id")),
             usage=None if usage is None else float(usage),
         )
 
@@ -450,7 +365,7 @@ class UnipileClient:
             "expiresOn": expires.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
         }
         body = self._dict(self._call("POST", "/hosted/accounts/link", json=payload))
-        url = _optional_str(body.get("url"))
+        url = optional_str(body.get("url"))
         if url is None:
             raise tx.shape_error(PROVIDER)
         return url
