@@ -7,9 +7,11 @@ exception, and no detail carries a URL query, a header or a secret.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -40,6 +42,12 @@ def _guard_httpx_logger() -> None:
 _guard_httpx_logger()
 
 
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """One verified TLS context per process: building one costs milliseconds."""
+    return httpx.create_ssl_context()
+
+
 def make_http_client(
     base_url: str,
     *,
@@ -56,6 +64,7 @@ def make_http_client(
         timeout=timeout,
         transport=transport,
         follow_redirects=False,
+        verify=_ssl_context(),
     )
 
 
