@@ -22,6 +22,10 @@ import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+# Re-exported: callers name them with the tables.
+from integration_health.states import HealthStatus as HealthStatus
+from integration_health.states import Provider as Provider
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -73,17 +77,6 @@ def _created() -> Any:
 def _check(column: str, enum: type[StrEnum], name: str) -> sa.CheckConstraint:
     values = ", ".join(f"'{member.value}'" for member in enum)
     return sa.CheckConstraint(f"{column} IN ({values})", name=name)
-
-
-class Provider(StrEnum):
-    UNIPILE = "unipile"
-    GHL = "ghl"
-
-
-class HealthStatus(StrEnum):
-    OK = "OK"
-    DEGRADED = "DEGRADED"
-    DISCONNECTED = "DISCONNECTED"
 
 
 class Channel(StrEnum):

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from integration_health.clients import transport as tx
 from integration_health.errors import Category
-from integration_health.models import HealthStatus
+from integration_health.states import HealthStatus
 
 PROVIDER = "unipile"
 
