@@ -2,8 +2,9 @@
 
 PostgreSQL tests run when ``TEST_DATABASE_URL`` names a PostgreSQL database
 (``.ci/run`` creates a throwaway one); without it they skip with that reason.
-Each test gets an empty schema: SQLite a new file, PostgreSQL every table
-dropped and created again.
+Each test gets a fresh schema built by the real migrations (so every
+database test also runs them): SQLite a new file, PostgreSQL the public schema
+dropped and migrated again.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel
 
 import integration_health.models  # noqa: F401  (registers the tables)
 from integration_health.config import Settings, load_settings
 from integration_health.db import make_engine
+from integration_health.migrate import upgrade
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,7 +39,7 @@ def sqlite_url(tmp_path: Path) -> str:
 @pytest.fixture
 def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
     engine = make_engine(sqlite_url)
-    SQLModel.metadata.create_all(engine)
+    upgrade(engine)
     yield engine
     engine.dispose()
 
@@ -59,7 +60,7 @@ def pg_engine(pg_url: str) -> Iterator[Engine]:
     with engine.begin() as conn:
         conn.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
         conn.exec_driver_sql("CREATE SCHEMA public")
-    SQLModel.metadata.create_all(engine)
+    upgrade(engine)
     yield engine
     engine.dispose()
 

@@ -33,6 +33,7 @@ class AppState:
     log_format: str = "text"
     _settings: Settings | None = field(default=None, repr=False)
     _engine: Engine | None = field(default=None, repr=False)
+    _schema_checked: bool = field(default=False, repr=False)
 
     def settings(self) -> Settings:
         if self._settings is None:
@@ -44,14 +45,23 @@ class AppState:
             self._settings = load_settings(self.env_file, overrides=overrides)
         return self._settings
 
-    def engine(self) -> Engine:
-        """The database engine, checked to be reachable (exit 2 otherwise)."""
+    def engine(self, *, require_schema: bool = True) -> Engine:
+        """The database engine, checked to be reachable (exit 2 otherwise).
+
+        Unless ``require_schema`` is False (the ``db`` commands), the schema
+        must also be at head, so that no job runs on a half-migrated database.
+        """
         if self._engine is None:
             from integration_health.db import check_connection, make_engine
 
             engine = make_engine(self.settings().database_url)
             check_connection(engine)
             self._engine = engine
+        if require_schema and not self._schema_checked:
+            from integration_health.migrate import require_schema as check_schema
+
+            check_schema(self._engine)
+            self._schema_checked = True
         return self._engine
 
 
