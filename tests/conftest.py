@@ -2,9 +2,9 @@
 
 PostgreSQL tests run when ``TEST_DATABASE_URL`` names a PostgreSQL database
 (``.ci/run`` creates a throwaway one); without it they skip with that reason.
-Each test gets a fresh schema built by the real migrations (so every
-database test also runs them): SQLite a new file, PostgreSQL the public schema
-dropped and migrated again.
+Each test gets an empty database whose schema the real migrations built:
+SQLite a new migrated file, PostgreSQL migrated once per session and its
+tables truncated before each test.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
+from sqlmodel import SQLModel
 
 import integration_health.models  # noqa: F401  (registers the tables)
 from integration_health.config import Settings, load_settings
@@ -54,13 +55,27 @@ def pg_url() -> str:
     return url
 
 
+_PG_MIGRATED: set[str] = set()
+
+
 @pytest.fixture
 def pg_engine(pg_url: str) -> Iterator[Engine]:
+    """PostgreSQL migrated once per test session, then emptied per test.
+
+    Tests must not change the schema of ``public``; a test that needs its
+    own schema uses a separate one (see ``tests/test_migrations.py``).
+    """
     engine = make_engine(pg_url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
-        conn.exec_driver_sql("CREATE SCHEMA public")
-    upgrade(engine)
+    if pg_url not in _PG_MIGRATED:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
+            conn.exec_driver_sql("CREATE SCHEMA public")
+        upgrade(engine)
+        _PG_MIGRATED.add(pg_url)
+    else:
+        tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
     yield engine
     engine.dispose()
 

@@ -3,7 +3,7 @@ hands over, with batch mode so that ALTERs work on SQLite too."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from alembic import context
@@ -16,7 +16,7 @@ from integration_health.models import UTCDateTime
 target_metadata = SQLModel.metadata
 
 
-def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+def render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
     """Render our own column types as plain SQLAlchemy ones.
 
     Migrations must not import application types: a later change to

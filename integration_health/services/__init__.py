@@ -1,0 +1,1 @@
+"""Jobs: the only layer that combines clients, health rules and the database."""
