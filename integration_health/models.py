@@ -22,11 +22,10 @@ import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-<<<<<<< HEAD
 # Re-exported: callers name them with the tables.
 from integration_health.states import HealthStatus as HealthStatus
 from integration_health.states import Provider as Provider
-=======
+
 #: Names for constraints declared without one, so that later migrations can
 #: drop or alter them by name on SQLite (batch mode) and PostgreSQL alike.
 SQLModel.metadata.naming_convention = {
@@ -35,7 +34,6 @@ SQLModel.metadata.naming_convention = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
->>>>>>> foundation-db
 
 
 def utcnow() -> datetime:
