@@ -89,9 +89,10 @@ def test_stall_does_not_delay_later_sends() -> None:
 
 
 def test_p95_is_within_ten_percent_of_a_constant_delay() -> None:
-    with serve(constant(200, 0.1)) as endpoint:
-        result = _burst(endpoint.url, count=30, rate=20.0)
-    assert result.p95 == pytest.approx(0.1, rel=0.1)
+    # 300 ms: a loaded 2-core host adds ~10 ms of scheduling to every request.
+    with serve(constant(200, 0.3)) as endpoint:
+        result = _burst(endpoint.url, count=20, rate=20.0)
+    assert result.p95 == pytest.approx(0.3, rel=0.1)
 
 
 def test_some_504s_fail_the_check() -> None:

@@ -2,10 +2,11 @@
 
 Latency counts from the moment a request was *scheduled*, not sent, so a
 stalled server cannot hide behind a slowed-down client (coordinated
-omission). Requests run as asyncio tasks on one ``httpx.AsyncClient`` with
-no connection cap, so a stalled response never delays a later send. The
+omission). Requests run on a thread pool sized for ``rate x timeout``
+requests in flight, so a stalled response does not delay a later send. The
 burst is bounded in count, per request (``timeout``) and overall
-(``deadline``); it never retries.
+(``deadline``); it never retries. Requests in flight at the deadline are
+counted then; their threads end within their own timeout.
 
 httpx is used here directly rather than through ``clients/``: the burst is a
 measuring instrument, and every httpx failure becomes a status label below
@@ -14,7 +15,6 @@ measuring instrument, and every httpx failure becomes a status label below
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import random
@@ -22,6 +22,8 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +33,7 @@ import httpx
 SYNTHETIC_HEADER = "X-Synthetic-Check"
 #: Labels of requests that got no HTTP response.
 TRANSPORT_FAILURES = frozenset({"timeout", "connect_error", "error", "deadline"})
+MAX_WORKERS = 512
 
 
 @dataclass(frozen=True)
@@ -88,14 +91,11 @@ def synthetic_payloads(count: int, *, seed: int = 0) -> list[bytes]:
     return payloads
 
 
-async def _send(
-    client: httpx.AsyncClient,
-    url: str,
-    body: bytes,
-    headers: Mapping[str, str],
+def _send(
+    client: httpx.Client, url: str, body: bytes, headers: Mapping[str, str]
 ) -> str:
     try:
-        response = await client.post(url, content=body, headers=dict(headers))
+        response = client.post(url, content=body, headers=dict(headers))
     except httpx.TimeoutException:
         return "timeout"
     except httpx.ConnectError:
@@ -113,7 +113,16 @@ class _Tally:
     sent_at: list[float] = field(default_factory=list)
 
 
-async def _burst(
+def _workers(count: int, rate: float, timeout: float) -> int:
+    """Enough threads that requests stalled for ``timeout`` never hold up a send.
+
+    Threads are started only as needed; past the cap a long stall does delay
+    later sends, and since latency counts from the schedule it still shows.
+    """
+    return max(1, min(count, math.ceil(rate * timeout) + 8, MAX_WORKERS))
+
+
+def _burst(
     url: str,
     *,
     count: int,
@@ -123,42 +132,56 @@ async def _burst(
     headers: Mapping[str, str],
     payloads: Sequence[bytes],
     clock: Callable[[], float],
+    sleep: Callable[[float], None],
 ) -> _Tally:
-    tally = _Tally()
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-    async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
-        t0 = clock()
-        end = t0 + deadline
+    workers = _workers(count, rate, timeout)
+    limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
+    client = httpx.Client(timeout=timeout, limits=limits)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="burst")
 
-        async def one(i: int, scheduled: float) -> None:
-            tally.sent_at.append(clock())
-            tally.lags.append(tally.sent_at[-1] - scheduled)
-            label = await _send(client, url, payloads[i % len(payloads)], headers)
-            tally.latencies.append(clock() - scheduled)
-            tally.statuses[label] += 1
+    def one(i: int, scheduled: float) -> tuple[str, float, float]:
+        sent = clock()
+        label = _send(client, url, payloads[i % len(payloads)], headers)
+        return label, clock() - scheduled, sent
 
-        tasks: dict[asyncio.Task[None], float] = {}
+    futures: dict[Future[tuple[str, float, float]], float] = {}
+    t0 = clock()
+    end = t0 + deadline
+    try:
         for i in range(count):
             scheduled = t0 + i / rate
             if scheduled >= end:
                 break
             wait = scheduled - clock()
             if wait > 0:
-                await asyncio.sleep(wait)
-            tasks[asyncio.create_task(one(i, scheduled))] = scheduled
-        pending = {task for task in tasks if not task.done()}
-        if pending:
-            _, pending = await asyncio.wait(pending, timeout=max(0.0, end - clock()))
-        stopped = clock()
-        for task in pending:
-            task.cancel()
-            tally.latencies.append(stopped - tasks[task])
+                sleep(wait)
+            futures[pool.submit(one, i, scheduled)] = scheduled
+        _, late = wait_futures(futures, timeout=max(0.0, end - clock()))
+        return _tally(futures, late, clock(), count)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        client.close()
+
+
+def _tally(
+    futures: Mapping[Future[tuple[str, float, float]], float],
+    late: set[Future[tuple[str, float, float]]],
+    stopped: float,
+    count: int,
+) -> _Tally:
+    tally = _Tally()
+    for future, scheduled in futures.items():
+        if future in late:
+            tally.latencies.append(stopped - scheduled)
             tally.statuses["deadline"] += 1
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
-    unsent = count - len(tasks)
-    if unsent:
-        tally.statuses["deadline"] += unsent
+            continue
+        label, latency, sent = future.result()
+        tally.latencies.append(latency)
+        tally.statuses[label] += 1
+        tally.sent_at.append(sent)
+        tally.lags.append(sent - scheduled)
+    if count > len(futures):
+        tally.statuses["deadline"] += count - len(futures)
     return tally
 
 
@@ -172,26 +195,30 @@ def run_burst(
     headers: Mapping[str, str],
     payloads: Sequence[bytes],
     clock: Callable[[], float] = time.perf_counter,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> BurstResult:
     """Send ``count`` POSTs at ``rate`` per second and measure them open-loop.
 
     Requests not yet sent when ``deadline`` seconds have passed are not sent
-    and count as ``deadline``; requests still in flight then are cancelled,
-    counted as ``deadline`` and given their latency up to that moment.
+    and count as ``deadline``; requests still in flight then count as
+    ``deadline`` with their latency up to that moment.
+
+    Known limitation: httpx's timeout is per phase (connect, read, write),
+    so a server trickling bytes can hold the final clean-up past the
+    deadline, though never the result.
     """
     if count < 1 or rate <= 0 or timeout <= 0 or deadline <= 0 or not payloads:
         raise ValueError("count, rate, timeout, deadline and payloads must be > 0")
-    tally = asyncio.run(
-        _burst(
-            url,
-            count=count,
-            rate=rate,
-            timeout=timeout,
-            deadline=deadline,
-            headers=headers,
-            payloads=payloads,
-            clock=clock,
-        )
+    tally = _burst(
+        url,
+        count=count,
+        rate=rate,
+        timeout=timeout,
+        deadline=deadline,
+        headers=headers,
+        payloads=payloads,
+        clock=clock,
+        sleep=sleep,
     )
     return _result(tally, count)
 
