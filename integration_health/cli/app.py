@@ -84,9 +84,11 @@ def _register() -> None:
     from integration_health.cli import flags as flags_cli
     from integration_health.cli import notify as notify_cli
     from integration_health.cli import sandbox as sandbox_cli
+    from integration_health.cli import verify as verify_cli
 
-    app.add_typer(db_cli.app, name="db")
     app.command("flags")(flags_cli.flags)
+    app.command("verify")(verify_cli.verify)
+    app.add_typer(db_cli.app, name="db")
     app.add_typer(notify_cli.app, name="notify")
     app.add_typer(sandbox_cli.app, name="sandbox")
 
