@@ -81,8 +81,12 @@ def root(
 def _register() -> None:
     """Attach every command group (each module imports only light things)."""
     from integration_health.cli import db as db_cli
+    from integration_health.cli import importing as import_cli
+    from integration_health.cli import status as status_cli
 
     app.add_typer(db_cli.app, name="db")
+    app.add_typer(import_cli.app, name="import")
+    app.command("status")(status_cli.status)
 
 
 _register()

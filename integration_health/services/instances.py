@@ -36,17 +36,18 @@ def _scope(
 ) -> list[Any] | None:
     """WHERE clauses for the given filters; None when one filter is empty."""
     clauses: list[Any] = []
-    for column, values in (
+    filters: list[tuple[Any, Collection[Any] | None]] = [
         (_T.c.workspace_id, workspace_ids),
         (_T.c.lead_id, lead_ids),
         (_T.c.current_channel, channels),
         (_T.c.id, instance_ids),
-    ):
+    ]
+    for column, values in filters:
         if values is None:
             continue
         if not values:
             return None
-        clauses.append(column.in_(sorted(set(values))))
+        clauses.append(column.in_(list(set(values))))
     return clauses
 
 
