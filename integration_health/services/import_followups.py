@@ -220,13 +220,14 @@ def _write_enrollments(
             )
         )
     }
-    enrolled = set(
-        session.execute(
+    enrolled = {
+        (lead_id, seq_id)
+        for lead_id, seq_id in session.execute(
             sa.select(_INST.c.lead_id, _INST.c.sequence_id).where(
                 _INST.c.lead_id.in_([lead_id for lead_id, _ in leads.values()])
             )
-        ).tuples()
-    )
+        )
+    }
     inserts: list[dict[str, Any]] = []
     for row, lead_key, name, start in part:
         if lead_key not in leads:
