@@ -12,6 +12,10 @@ empty ``ghl_contact_id`` never clears one (the repair job may have set it);
 a lead is never moved to another workspace (the row is skipped); a new
 ``linkedin_url`` lifts the lead's LinkedIn quarantine only when it names
 another profile (same slug, same profile, same quarantine).
+
+Known limitation: phone parsing (``phonenumbers``) dominates the cost of a
+leads import, about half a millisecond a number on a small machine; the
+database work for 100,000 leads takes a few seconds.
 """
 
 from __future__ import annotations
