@@ -73,8 +73,10 @@ def workspaces(
     dry_run: bool = DRY_RUN,
     fmt: OutputFormat = FORMAT,
 ) -> None:
-    """Import workspaces by external_id (name, GHL location and key, Unipile
-    account, country). Exit 1 if a row was skipped.
+    """Import workspaces, matched by external_id.
+
+    Columns: name, GHL location and key, Unipile account, country.
+    Exit 1 if a row was skipped.
 
     Example: integration-health import workspaces workspaces.csv
     """
@@ -88,8 +90,10 @@ def leads(
     dry_run: bool = DRY_RUN,
     fmt: OutputFormat = FORMAT,
 ) -> None:
-    """Import leads by external_id: phones to E.164 in the workspace's country,
-    emails lower-cased. A new LinkedIn profile lifts the lead's quarantine.
+    """Import leads, matched by external_id.
+
+    Phones become E.164 in the workspace's country; emails are lower-cased.
+    A new LinkedIn profile lifts the lead's quarantine.
 
     Example: integration-health import leads leads.csv --dry-run
     """
@@ -103,8 +107,9 @@ def sequences(
     dry_run: bool = DRY_RUN,
     fmt: OutputFormat = FORMAT,
 ) -> None:
-    """Import follow-up sequences by (workspace, name); steps are replaced
-    only when they changed.
+    """Import follow-up sequences, matched by workspace and name.
+
+    Steps are replaced only when they changed.
 
     Example: integration-health import sequences sequences.json
     """
@@ -118,8 +123,9 @@ def enrollments(
     dry_run: bool = DRY_RUN,
     fmt: OutputFormat = FORMAT,
 ) -> None:
-    """Enroll leads in sequences of their workspace (once per lead and
-    sequence), starting at start_at or now.
+    """Enroll leads in sequences of their workspace.
+
+    Once per lead and sequence, starting at start_at (or now).
 
     Example: integration-health import enrollments enrollments.csv
     """

@@ -34,8 +34,10 @@ def status(
         "(for node_exporter's textfile collector).",
     ),
 ) -> None:
-    """Show each workspace's GHL and Unipile health, quarantined leads, paused
-    follow-ups, the repair backlog and when each job last succeeded.
+    """Show the health of every workspace's GHL and Unipile integrations.
+
+    Also quarantined leads, paused follow-ups, the repair backlog and when
+    each job last succeeded.
 
     Example: integration-health status --format prometheus --output ih.prom
     """
