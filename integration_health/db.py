@@ -66,6 +66,12 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     )
 
 
+def rowcount(result: Any) -> int:
+    """Rows touched by an UPDATE/INSERT/DELETE result (0 when unknown)."""
+    count = getattr(result, "rowcount", 0)
+    return int(count) if count and count > 0 else 0
+
+
 def check_connection(engine: Engine) -> None:
     """Fail early, in one line, when the database cannot be reached."""
     try:

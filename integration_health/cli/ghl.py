@@ -97,6 +97,7 @@ def _run_repair(
 ) -> RepairReport:
     from integration_health.clients.ghl import GhlClient
     from integration_health.services.ghl_repair import run_repair
+    from integration_health.services.runs import default_owner
 
     state = get_state(ctx)
     settings = state.settings()
@@ -104,7 +105,7 @@ def _run_repair(
         state.engine(),
         settings,
         GhlClient.from_settings(settings),
-        owner=handle.owner,
+        owner=f"{default_owner()}:{handle.job_run_id}",
         workspace_ids=ws_ids,
         lead_ids=lead_ids,
         limit=limit,
@@ -331,6 +332,6 @@ def _show_sync(report: SyncReport, fmt: str) -> None:
 
 
 def _flush(ctx: typer.Context, no_notify: bool) -> None:
-    from integration_health.cli.notify import flush_after_job
+    from integration_health.cli.common import flush_after_job
 
     flush_after_job(get_state(ctx), no_notify=no_notify)

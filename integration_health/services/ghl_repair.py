@@ -447,6 +447,7 @@ def _record_health(
 def _disconnect(
     run: _Run, session: Session, ws: _Workspace, result: ContactResult, now: datetime
 ) -> None:
+    outcome: health.RecordResult | None
     if result.error is None:
         obs = health.Observation.disconnected(
             result.category or Category.MISSING_CREDENTIALS, result.code

@@ -36,18 +36,18 @@ def repair_dry_run(
             )
         ).all()
         ids = [int(i or 0) for i, _ in spaces]
-        missing = dict(
+        missing: dict[int, int] = dict(
             session.execute(
                 select(Lead.workspace_id, sa.func.count())
                 .where(
                     col(Lead.ghl_contact_id).is_(None),
                     col(Lead.workspace_id).in_(ids),
-                    ~sa.exists().where(RepairJob.lead_id == Lead.id),
+                    ~sa.exists().where(col(RepairJob.lead_id) == col(Lead.id)),
                 )
                 .group_by(col(Lead.workspace_id))
             ).all()
         )
-        pending = dict(
+        pending: dict[int, int] = dict(
             session.execute(
                 select(RepairJob.workspace_id, sa.func.count())
                 .where(

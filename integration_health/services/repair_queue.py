@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from integration_health.db import is_postgres, session_scope
+from integration_health.db import is_postgres, rowcount, session_scope
 from integration_health.models import (
     Lead,
     RepairJob,
@@ -34,7 +34,7 @@ _RUNNING = RepairStatus.RUNNING.value
 def _insert_for(session: Session) -> sa.Insert:
     dialect = session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(RepairJob)  # type: ignore[no-any-return]
+    return module.insert(RepairJob)
 
 
 def create_missing_jobs(
@@ -43,12 +43,16 @@ def create_missing_jobs(
     now: datetime,
     workspace_ids: Collection[int] | None = None,
     lead_ids: Collection[int] | None = None,
+    reachable_only: bool = False,
 ) -> int:
-    """Queue a job for every lead without a contact ID that has none yet."""
+    """Queue a job for every lead without a contact ID that has none yet.
+
+    ``reachable_only`` leaves out leads with neither e-mail nor phone.
+    """
     stamp = sa.literal(now, type_=UTCDateTime())
-    source = select(
-        Lead.id,
-        Lead.workspace_id,
+    source = sa.select(
+        col(Lead.id),
+        col(Lead.workspace_id),
         sa.literal(_KIND),
         sa.literal(_PENDING),
         sa.literal(0),
@@ -60,8 +64,14 @@ def create_missing_jobs(
         source = source.where(col(Lead.workspace_id).in_(workspace_ids))
     if lead_ids is not None:
         source = source.where(col(Lead.id).in_(lead_ids))
+    if reachable_only:
+        source = source.where(
+            sa.or_(col(Lead.email).is_not(None), col(Lead.phone).is_not(None))
+        )
     source = source.where(
-        ~sa.exists().where(RepairJob.lead_id == Lead.id, RepairJob.kind == _KIND)
+        ~sa.exists().where(
+            col(RepairJob.lead_id) == col(Lead.id), col(RepairJob.kind) == _KIND
+        )
     )
     columns = [
         "lead_id",
@@ -75,7 +85,7 @@ def create_missing_jobs(
     ]
     stmt = _insert_for(session).from_select(columns, source)
     result = session.execute(stmt.on_conflict_do_nothing())  # type: ignore[attr-defined]
-    return int(result.rowcount or 0)
+    return rowcount(result)
 
 
 def release_expired(session: Session, *, now: datetime) -> int:
@@ -90,7 +100,7 @@ def release_expired(session: Session, *, now: datetime) -> int:
             status=_PENDING, lease_owner=None, lease_expires_at=None, updated_at=now
         )
     )
-    return int(session.execute(stmt).rowcount or 0)
+    return rowcount(session.execute(stmt))
 
 
 def due_workspaces(
@@ -178,7 +188,7 @@ def release(
             status=_PENDING, lease_owner=None, lease_expires_at=None, updated_at=now
         )
     )
-    return int(session.execute(stmt).rowcount or 0)
+    return rowcount(session.execute(stmt))
 
 
 def reopen(
@@ -206,4 +216,4 @@ def reopen(
         lease_expires_at=None,
         updated_at=now,
     )
-    return int(session.execute(stmt).rowcount or 0)
+    return rowcount(session.execute(stmt))

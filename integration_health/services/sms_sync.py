@@ -24,7 +24,7 @@ from sqlmodel import Session, col, select
 
 from integration_health import health, logwindow
 from integration_health.config import Settings
-from integration_health.db import session_scope
+from integration_health.db import rowcount, session_scope
 from integration_health.errors import (
     DISCONNECTING,
     Category,
@@ -119,7 +119,7 @@ def _triage_missing_contacts(sync: _Sync, workspace_ids: list[int] | None) -> No
     scope = [no_contact]
     if workspace_ids is not None:
         scope.append(col(Lead.workspace_id).in_(workspace_ids))
-    has_history = sa.exists().where(Message.lead_id == Lead.id)
+    has_history = sa.exists().where(col(Message.lead_id) == col(Lead.id))
     with session_scope(sync.engine, immediate=True) as session:
         total, email_only = session.execute(
             select(
@@ -129,35 +129,31 @@ def _triage_missing_contacts(sync: _Sync, workspace_ids: list[int] | None) -> No
                 ),
             ).where(*scope)
         ).one()
-        reachable = select(Lead.id).where(
-            *scope, sa.or_(col(Lead.email).is_not(None), col(Lead.phone).is_not(None))
-        )
         queued = repair_queue.create_missing_jobs(
-            session,
-            now=now,
-            workspace_ids=workspace_ids,
-            lead_ids=[int(i) for i in session.exec(reachable).all()],
+            session, now=now, workspace_ids=workspace_ids, reachable_only=True
         )
-        flagged = session.execute(
-            sa.update(Lead)
-            .where(
-                *scope,
-                col(Lead.email).is_(None),
-                col(Lead.phone).is_(None),
-                col(Lead.ghl_needs_repair_at).is_(None),
-                has_history,
+        flagged = rowcount(
+            session.execute(
+                sa.update(Lead)
+                .where(
+                    *scope,
+                    col(Lead.email).is_(None),
+                    col(Lead.phone).is_(None),
+                    col(Lead.ghl_needs_repair_at).is_(None),
+                    has_history,
+                )
+                .values(
+                    ghl_needs_repair_at=now,
+                    ghl_needs_repair_reason="SMS history but no e-mail or phone",
+                    updated_at=now,
+                )
             )
-            .values(
-                ghl_needs_repair_at=now,
-                ghl_needs_repair_reason="SMS history but no e-mail or phone",
-                updated_at=now,
-            )
-        ).rowcount
+        )
     sync.add(
         skipped_no_contact=int(total),
         skipped_email_only=int(email_only),
         repair_queued=queued,
-        needs_repair=int(flagged or 0),
+        needs_repair=flagged,
     )
     logger.debug(
         "SMS sync skips %d leads without a GHL contact (%d e-mail only)",
@@ -231,7 +227,8 @@ def _leads_to_sync(
     )
     if limit is not None:
         query = query.limit(limit)
-    return [(int(a), int(b), str(c)) for a, b, c in session.exec(query).all()]
+    rows = session.exec(query).all()
+    return [(int(a or 0), int(b), str(c)) for a, b, c in rows]
 
 
 def _sync_workspace(sync: _Sync, target: _Target, leads: list[tuple[int, str]]) -> None:
@@ -313,7 +310,7 @@ def _store(engine: Engine, rows: list[dict[str, Any]]) -> int:
         module = postgresql if engine.dialect.name == "postgresql" else sqlite
         stmt = module.insert(Message).values(rows)
         stmt = stmt.on_conflict_do_nothing(index_elements=["provider_message_id"])
-        return int(session.execute(stmt).rowcount or 0)
+        return rowcount(session.execute(stmt))
 
 
 def _failed(sync: _Sync, target: _Target, err: ProviderError) -> bool:
