@@ -84,8 +84,9 @@ def create_missing_jobs(
         "updated_at",
     ]
     stmt = _insert_for(session).from_select(columns, source)
-    result = session.execute(stmt.on_conflict_do_nothing())  # type: ignore[attr-defined]
-    return rowcount(result)
+    stmt = stmt.on_conflict_do_nothing()  # type: ignore[attr-defined]
+    # RETURNING rather than rowcount, which drivers may report as -1 here.
+    return len(session.execute(stmt.returning(col(RepairJob.id))).all())
 
 
 def release_expired(session: Session, *, now: datetime) -> int:

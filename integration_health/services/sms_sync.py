@@ -310,7 +310,8 @@ def _store(engine: Engine, rows: list[dict[str, Any]]) -> int:
         module = postgresql if engine.dialect.name == "postgresql" else sqlite
         stmt = module.insert(Message).values(rows)
         stmt = stmt.on_conflict_do_nothing(index_elements=["provider_message_id"])
-        return rowcount(session.execute(stmt))
+        # RETURNING, not rowcount: psycopg reports -1 for this statement.
+        return len(session.execute(stmt.returning(col(Message.id))).all())
 
 
 def _failed(sync: _Sync, target: _Target, err: ProviderError) -> bool:
