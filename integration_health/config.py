@@ -295,6 +295,14 @@ VARIABLES: tuple[Variable, ...] = (
         group="repair",
     ),
     Variable(
+        "REPAIR_CONCURRENCY",
+        "repair_concurrency",
+        _positive_int,
+        "4",
+        "workspaces repaired or synced at once (one worker per GHL location)",
+        group="repair",
+    ),
+    Variable(
         "LEASE_SECONDS",
         "lease_seconds",
         _positive_float,
