@@ -81,8 +81,12 @@ def root(
 def _register() -> None:
     """Attach every command group (each module imports only light things)."""
     from integration_health.cli import db as db_cli
+    from integration_health.cli import leads as leads_cli
+    from integration_health.cli import unipile as unipile_cli
 
     app.add_typer(db_cli.app, name="db")
+    app.add_typer(unipile_cli.app, name="unipile")
+    app.add_typer(leads_cli.app, name="leads")
 
 
 _register()

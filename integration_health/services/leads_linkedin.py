@@ -61,7 +61,9 @@ def clear_unreachable(
 ) -> ClearResult:
     """Clear the unreachable mark of the named leads (or of a whole workspace)."""
     with session_scope(engine) as session:
-        ids = _ids_to_clear(session, lead_external_ids, workspace_external_id, all_leads)
+        ids = _ids_to_clear(
+            session, lead_external_ids, workspace_external_id, all_leads
+        )
         resumed = linkedin_gate.clear_quarantine(session, ids, now=now())
     return ClearResult(cleared=len(ids), resumed=resumed)
 
@@ -98,7 +100,9 @@ def _ids_to_clear(
 
 
 def _workspace(session: Session, external_id: str) -> Workspace:
-    ws = session.exec(select(Workspace).where(Workspace.external_id == external_id)).first()
+    ws = session.exec(
+        select(Workspace).where(Workspace.external_id == external_id)
+    ).first()
     if ws is None:
         raise ConfigError(f"--workspace: no workspace with ID {external_id!r}")
     return ws
@@ -135,7 +139,12 @@ def _refusal(ctx: _Context, settings: Settings) -> str | None:
 
 
 def check_linkedin(
-    engine: Engine, settings: Settings, client: object, lead_external_id: str, *, now: Now
+    engine: Engine,
+    settings: Settings,
+    client: object,
+    lead_external_id: str,
+    *,
+    now: Now,
 ) -> LeadOutcome:
     """Look the lead's profile up through its workspace's account."""
     ctx = _load(engine, lead_external_id, now=now())
@@ -184,7 +193,9 @@ def send_linkedin(
             chat_id = sent.chat_id
     except ProviderError as err:
         return _failed(engine, settings, ctx, err, now=now(), during=during)
-    _succeeded(engine, settings, ctx, now=now(), provider_id=provider_id, chat_id=chat_id)
+    _succeeded(
+        engine, settings, ctx, now=now(), provider_id=provider_id, chat_id=chat_id
+    )
     return LeadOutcome(
         lead_external_id, "sent", chat_id=chat_id, message_id=sent.message_id
     )
@@ -245,7 +256,12 @@ def _failed(
         ws = session.get(Workspace, ctx.workspace.id)
         assert lead is not None and ws is not None
         result = linkedin_gate.handle_send_error(
-            session, ws, lead, err, now=now, settings=settings,
+            session,
+            ws,
+            lead,
+            err,
+            now=now,
+            settings=settings,
             during="lookup" if during == "lookup" else "send",
         )
     if result.kind == "config":

@@ -25,8 +25,8 @@ from integration_health.models import (
     LINKEDIN_CHANNELS,
     FollowUpInstance,
     HealthStatus,
-    IntegrationHealth,
     InstanceStatus,
+    IntegrationHealth,
     Lead,
     PausedReason,
     Provider,
@@ -324,7 +324,9 @@ def throttle_account(
     session.flush()
 
 
-def backoff_until(session: Session, workspace_id: int, *, now: datetime) -> datetime | None:
+def backoff_until(
+    session: Session, workspace_id: int, *, now: datetime
+) -> datetime | None:
     """The account's backoff still in force, or None."""
     value = session.exec(
         select(IntegrationHealth.backoff_until).where(
@@ -366,7 +368,9 @@ def handle_send_error(
         err.category in {Category.RECIPIENT_UNREACHABLE, Category.NOT_FOUND}
         or code in UNREACHABLE_CODES
     ):
-        quarantine_lead(session, lead, code=code or err.category.value, now=now, settings=settings)
+        quarantine_lead(
+            session, lead, code=code or err.category.value, now=now, settings=settings
+        )
         return SendErrorOutcome("unreachable", None, code)
     if err.category == Category.RECIPIENT_NOT_READY:
         wait = MUST_WAIT.get(code, DEFAULT_MUST_WAIT)

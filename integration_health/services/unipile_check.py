@@ -120,9 +120,7 @@ def run_check(
         return report
     links = _reconnect_links(client, plans, before, workers)
     for plan in plans:
-        report.rows.append(
-            _apply(engine, settings, plan, before, links, now=now())
-        )
+        report.rows.append(_apply(engine, settings, plan, before, links, now=now()))
     if settings.auto_disable:
         with session_scope(engine) as session:
             report.leads_paused = linkedin_gate.pause_unreachable_leads(
