@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Protocol
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -25,6 +26,16 @@ from integration_health.models import HealthStatus, Lead, Workspace
 from integration_health.services import linkedin_gate
 
 Now = Callable[[], datetime]
+
+
+class LinkedInClient(Protocol):
+    """The part of ``clients.unipile.UnipileClient`` these paths use."""
+
+    def get_profile(self, identifier: str, account_id: str) -> Any: ...
+    def start_chat(
+        self, account_id: str, attendee_ids: list[str], text: str
+    ) -> Any: ...
+    def send_message(self, chat_id: str, text: str) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -141,7 +152,7 @@ def _refusal(ctx: _Context, settings: Settings) -> str | None:
 def check_linkedin(
     engine: Engine,
     settings: Settings,
-    client: object,
+    client: LinkedInClient,
     lead_external_id: str,
     *,
     now: Now,
@@ -169,7 +180,7 @@ def check_linkedin(
 def send_linkedin(
     engine: Engine,
     settings: Settings,
-    client: object,
+    client: LinkedInClient,
     lead_external_id: str,
     text: str,
     *,
@@ -186,10 +197,10 @@ def send_linkedin(
         provider_id = lead.linkedin_provider_id or _lookup(client, ctx).provider_id
         during = "send"
         if lead.linkedin_chat_id:
-            sent = client.send_message(lead.linkedin_chat_id, text)  # type: ignore[attr-defined]
+            sent = client.send_message(lead.linkedin_chat_id, text)
             chat_id = lead.linkedin_chat_id
         else:
-            sent = client.start_chat(account_id, [provider_id], text)  # type: ignore[attr-defined]
+            sent = client.start_chat(account_id, [provider_id], text)
             chat_id = sent.chat_id
     except ProviderError as err:
         return _failed(engine, settings, ctx, err, now=now(), during=during)
@@ -215,9 +226,9 @@ def _gate_refusal(ctx: _Context, settings: Settings) -> str | None:
     return None
 
 
-def _lookup(client: object, ctx: _Context) -> object:
+def _lookup(client: LinkedInClient, ctx: _Context) -> Any:
     identifier = ctx.lead.linkedin_identifier or linkedin_slug(ctx.lead.linkedin_url)
-    return client.get_profile(identifier, ctx.workspace.unipile_account_id)  # type: ignore[attr-defined]
+    return client.get_profile(identifier or "", ctx.workspace.unipile_account_id or "")
 
 
 def _succeeded(
