@@ -88,6 +88,10 @@ def _register() -> None:
     app.add_typer(unipile_cli.app, name="unipile")
     app.add_typer(leads_cli.app, name="leads")
 
+    from integration_health.cli import sandbox as sandbox_cli
+
+    app.add_typer(sandbox_cli.app, name="sandbox")
+
 
 _register()
 
