@@ -7,7 +7,7 @@ from enum import StrEnum
 
 import typer
 
-from integration_health.cli.common import echo_err, get_state
+from integration_health.cli.common import echo_err, flush_after_job, get_state
 
 app = typer.Typer(
     help="Leads: LinkedIn lookups, sends and quarantine.", no_args_is_help=True
@@ -131,10 +131,7 @@ def _finish(
     from integration_health.services.leads_linkedin import LeadOutcome
 
     assert isinstance(outcome, LeadOutcome)
-    if notify:
-        from integration_health.cli.common import flush_notifications
-
-        flush_notifications(ctx)
+    flush_after_job(get_state(ctx), no_notify=not notify)
     if output == Format.JSON:
         typer.echo(json.dumps(asdict(outcome), default=str))
     else:

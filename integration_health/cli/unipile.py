@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import typer
 
-from integration_health.cli.common import echo_err, get_state
+from integration_health.cli.common import (
+    echo_err,
+    flush_after_job,
+    get_state,
+    run_job,
+    wait_option,
+)
+
+if TYPE_CHECKING:
+    from integration_health.services.runs import RunHandle
 
 app = typer.Typer(help="Unipile (LinkedIn) account health.", no_args_is_help=True)
 
@@ -38,9 +48,7 @@ def check(
     no_notify: bool = typer.Option(
         False, "--no-notify", help="Leave queued Slack notices for notify flush."
     ),
-    wait: bool = typer.Option(
-        False, "--wait", help="Wait for a running check instead of exiting."
-    ),
+    wait: bool = wait_option(),
 ) -> None:
     """Check every workspace's Unipile account; pause or resume LinkedIn follow-ups.
 
@@ -72,22 +80,17 @@ def check(
         )
 
     if dry_run:
-        report = job()
-    else:
-        from integration_health.cli.common import run_job
+        _render(job(), output)
+        return
 
-        ran = run_job(
-            ctx,
-            unipile_check.JOB,
-            job,
-            wait=wait,
-            notify=not no_notify,
-            counts=lambda r: r.counts(),
-        )
-        if ran is None:
-            return
-        report = ran
-    _render(report, output)
+    def body(handle: RunHandle) -> int:
+        report = job()
+        handle.counts.update(report.counts())
+        flush_after_job(state, no_notify=no_notify)
+        _render(report, output)
+        return 0
+
+    run_job(ctx, unipile_check.JOB, body, wait=wait)
 
 
 def _render(report: object, output: Format) -> None:

@@ -85,7 +85,8 @@ class GateOutcome:
     """What one observation changed: the transition and the instances moved."""
 
     transition: Transition | None
-    status: str
+    #: Status after the record; None when nothing is known of the account.
+    status: str | None
     paused: int
     resumed: int
     notified: bool
@@ -195,9 +196,10 @@ def _notify_change(
         remedy=remedy,
         reconnect_url=reconnect_url,
     )
+    assert workspace.id is not None
     return notify.queue(
         session,
-        dedupe_key=f"health:{PROVIDER}:{workspace.id}:event:{transition.event_id}",
+        dedupe_key=notify.episode_key(workspace.id, PROVIDER, transition.event_id),
         kind="health_change",
         text=text,
         workspace_id=workspace.id,

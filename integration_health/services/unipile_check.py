@@ -196,7 +196,7 @@ def _bounded(
 def _plan(ws: Workspace, account: Account) -> Planned:
     verdict = account_health(account)
     if verdict.status is None:
-        obs, observed = Observation.unchanged(verdict.code), "unchanged"
+        obs, observed = Observation.none(), "unchanged"
     elif verdict.status == HealthStatus.OK:
         obs, observed = Observation.ok(), HealthStatus.OK.value
     elif verdict.status == HealthStatus.DEGRADED:
@@ -281,7 +281,7 @@ def _apply(
     *,
     now: datetime,
 ) -> CheckRow:
-    with session_scope(engine) as session:
+    with session_scope(engine, immediate=True) as session:
         ws = session.get(Workspace, plan.workspace_id)
         assert ws is not None
         if plan.created_at is not None:
