@@ -197,7 +197,7 @@ def test_workspace_without_account_is_skipped_and_counted(
 def test_grace_period_after_a_fresh_connection(engine: Engine, box: Sandbox) -> None:
     ws = add_workspace(engine)
     created = NOW - timedelta(minutes=3)
-    box.state["unipile"]["accounts"][0]["created_at"] = created.strftime(
+    box.state.accounts["acc_1"]["created_at"] = created.strftime(
         "%Y-%m-%dT%H:%M:%S.000Z"
     )
     box.set_account_sources("acc_1", ["CREDENTIALS"])
