@@ -6,11 +6,13 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from integration_health.clients.unipile import UnipileClient
-from integration_health.sandbox import Sandbox
 from sqlalchemy.engine import Engine
 
 from integration_health.errors import ProviderConfigError, ProviderError
+from integration_health.models import Notification
+from integration_health.sandbox import Sandbox
 from integration_health.services.unipile_check import run_check
 from tests.conftest import make_settings, run_cli
 from tests.linkedin_seed import (
@@ -216,7 +218,12 @@ def test_slack_500_then_200_exits_0_and_delivers_once(
     box.add_fault("POST", r"^/slack", status=500, times=1)
     env = _env(box, db_url)
     assert run_cli("unipile", "check", env=env).returncode == 0
-    delivered = [r for r in box.requests("/slack")]
+    delivered = box.requests("/slack")
+    assert count(engine, "notification WHERE status = 'pending'") == 1
+    with engine.begin() as conn:  # the retry's wait has passed
+        conn.execute(
+            sa.update(Notification).values(next_attempt_at=NOW - timedelta(days=1))
+        )
     assert run_cli("notify", "flush", env=env).returncode == 0
     assert run_cli("notify", "flush", env=env).returncode == 0
     assert len(box.requests("/slack")) == len(delivered) + 1
