@@ -200,9 +200,11 @@ def _plan(ws: Workspace, account: Account) -> Planned:
     elif verdict.status == HealthStatus.OK:
         obs, observed = Observation.ok(), HealthStatus.OK.value
     elif verdict.status == HealthStatus.DEGRADED:
-        obs, observed = Observation.degraded(verdict.code), HealthStatus.DEGRADED.value
+        obs = Observation.degraded(verdict.code or "unknown")
+        observed = HealthStatus.DEGRADED.value
     else:
-        obs = Observation.disconnected(verdict.category, verdict.code)
+        category = verdict.category or Category.DISCONNECTED_ACCOUNT
+        obs = Observation.disconnected(category, verdict.code)
         observed = HealthStatus.DISCONNECTED.value
     return _planned(ws, obs, observed, verdict.code, account.created_at)
 
