@@ -6,11 +6,11 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from integration_health.sandbox import Sandbox
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from integration_health.models import IntegrationHealth
+from integration_health.sandbox import Sandbox
 from tests.conftest import run_cli
 from tests.linkedin_seed import (
     account,

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from integration_health.health import Observation
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from integration_health.errors import Category, ProviderError
+from integration_health.health import Observation
 from integration_health.models import Lead, Workspace
 from integration_health.services import linkedin_gate
 from tests.conftest import make_settings

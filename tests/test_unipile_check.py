@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from integration_health.clients.unipile import UnipileClient
 from sqlalchemy.engine import Engine
 
+from integration_health.clients.unipile import UnipileClient
 from integration_health.errors import ProviderConfigError, ProviderError
 from integration_health.models import Notification
 from integration_health.sandbox import Sandbox
