@@ -14,6 +14,7 @@ from sqlmodel import Session, SQLModel, select
 
 from integration_health.db import make_engine
 from integration_health.errors import ConfigError
+from integration_health.migrate import upgrade
 from integration_health.models import (
     FollowUpInstance,
     FollowUpSequence,
@@ -410,7 +411,7 @@ def test_file_level_problem_raises_config_error(
 def cli_db(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     engine = make_engine(url)
-    SQLModel.metadata.create_all(engine)
+    upgrade(engine)
     engine.dispose()
     return url
 

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
 from integration_health.db import make_engine
 from integration_health.errors import ConfigError
+from integration_health.migrate import upgrade
 from integration_health.models import (
     FollowUpInstance,
     FollowUpSequence,
@@ -195,7 +196,7 @@ def test_write_atomic_replaces_the_file_and_leaves_no_temp(tmp_path: Path) -> No
 def cli_db(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     engine = make_engine(url)
-    SQLModel.metadata.create_all(engine)
+    upgrade(engine)
     _seed(engine)
     engine.dispose()
     return url
