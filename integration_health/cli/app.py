@@ -97,10 +97,10 @@ def _register() -> None:
     app.add_typer(db_cli.app, name="db")
     app.add_typer(ghl_cli.app, name="ghl")
     app.add_typer(import_cli.app, name="import")
+    app.add_typer(leads_cli.app, name="leads")
     app.add_typer(notify_cli.app, name="notify")
     app.add_typer(sandbox_cli.app, name="sandbox")
     app.add_typer(unipile_cli.app, name="unipile")
-    app.add_typer(leads_cli.app, name="leads")
 
 
 _register()
