@@ -88,6 +88,10 @@ def _register() -> None:
 
     app.add_typer(sandbox_cli.app, name="sandbox")
 
+    from integration_health.cli import demo as demo_cli
+
+    app.command("demo")(demo_cli.demo)
+
 
 _register()
 
