@@ -346,7 +346,11 @@ def special_leads(world: World) -> None:
 
 
 def enrollment(lead_id: str, sequence: str) -> dict[str, str]:
-    return {"lead_external_id": lead_id, "sequence_name": sequence, "start_at": START_AT}
+    return {
+        "lead_external_id": lead_id,
+        "sequence_name": sequence,
+        "start_at": START_AT,
+    }
 
 
 def build(world: World) -> None:

@@ -106,5 +106,11 @@ def _show_done(done: DemoDone) -> None:
         return
     base = f"integration-health --database-url {done.database_url}"
     typer.echo(f"Done. The database is kept in {done.folder}. Explore it:")
-    for command in ("status", "ghl jobs", "flags", "verify --no-live"):
+    commands = (
+        "status",
+        "ghl jobs --state needs_operator",
+        "ghl jobs --state pending",
+        "flags",
+    )
+    for command in commands:
         typer.echo(f"  {base} {command}")

@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -73,7 +74,7 @@ STORY_EXIT_CODES = {0, 1, 3}
 
 def examples_dir() -> Path:
     """The ``examples/`` folder beside the package (a checkout or editable install)."""
-    return Path(integration_health.__file__).resolve().parent.parent / "examples"
+    return Path(integration_health.__file__).parent.parent / "examples"
 
 
 def find_examples(folder: Path | None = None) -> Path:
@@ -166,9 +167,7 @@ def run_demo(keep: Path | None = None) -> Iterator[DemoEvent]:
             temp.cleanup()
 
 
-def _setup(
-    runner: _Runner, examples: Path, failed: list[str]
-) -> Iterator[CommandRun]:
+def _setup(runner: _Runner, examples: Path, failed: list[str]) -> Iterator[CommandRun]:
     steps = [("db", "upgrade")] + [
         ("import", kind, str(examples / name)) for kind, name in IMPORTS
     ]
@@ -258,9 +257,9 @@ def snapshot(engine: Engine, sandbox: object, title: str) -> Snapshot:
     assert isinstance(sandbox, Sandbox)
     with session_scope(engine) as session:
         workspaces = session.execute(
-            sa.select(Workspace.id, Workspace.external_id, Workspace.name).order_by(
-                Workspace.external_id
-            )
+            sa.select(
+                _col(Workspace.id), _col(Workspace.external_id), _col(Workspace.name)
+            ).order_by(Workspace.external_id)
         ).all()
         views = [_workspace_view(session, *row) for row in workspaces]
         events = session.scalar(sa.select(sa.func.count()).select_from(HealthEvent))
@@ -269,46 +268,55 @@ def snapshot(engine: Engine, sandbox: object, title: str) -> Snapshot:
     return Snapshot(title, views, int(events or 0), texts, sandbox.stats["ghl_429"])
 
 
-def _workspace_view(session: sa.orm.Session, ws_id: int, ext: str, name: str) -> WorkspaceView:
+def _workspace_view(session: Any, ws_id: int, ext: str, name: str) -> WorkspaceView:
     health = dict(
         session.execute(
-            sa.select(IntegrationHealth.provider, IntegrationHealth.status).where(
-                IntegrationHealth.workspace_id == ws_id
-            )
+            sa.select(
+                _col(IntegrationHealth.provider), _col(IntegrationHealth.status)
+            ).where(IntegrationHealth.workspace_id == ws_id)
         ).all()
     )
+    inst, job, send = FollowUpInstance, RepairJob, SendAttempt
     return WorkspaceView(
         external_id=ext,
         name=name,
         unipile=health.get("unipile", "-"),
         ghl=health.get("ghl", "-"),
-        paused=_count_by(session, FollowUpInstance.paused_reason, FollowUpInstance, ws_id,
-                         FollowUpInstance.status == "paused"),
-        quarantined=_count(session, Lead, ws_id, Lead.linkedin_unreachable_at.is_not(None)),
-        repairs=_count_by(session, RepairJob.status, RepairJob, ws_id),
-        repair_waits=_count_by(session, RepairJob.last_category, RepairJob, ws_id,
-                               RepairJob.status == "pending"),
-        sent=_count_by(session, SendAttempt.channel, SendAttempt, ws_id,
-                       SendAttempt.status == "sent"),
-        not_sent=_count_by(session, SendAttempt.status, SendAttempt, ws_id,
-                           SendAttempt.status != "sent"),
+        paused=_count_by(session, inst.paused_reason, ws_id, inst.status == "paused"),
+        quarantined=_count(
+            session, Lead, ws_id, _not_null(Lead.linkedin_unreachable_at)
+        ),
+        repairs=_count_by(session, job.status, ws_id),
+        repair_waits=_count_by(
+            session, job.last_category, ws_id, job.status == "pending"
+        ),
+        sent=_count_by(session, send.channel, ws_id, send.status == "sent"),
+        not_sent=_count_by(session, send.status, ws_id, send.status != "sent"),
         messages=_count(session, Message, ws_id),
-    )  # fmt: skip
+    )
 
 
-def _count(session: sa.orm.Session, model: type, ws_id: int, *where: object) -> int:
+def _col(attribute: Any) -> Any:
+    """A model attribute as a column (SQLModel types them as their values)."""
+    return attribute
+
+
+def _not_null(column: Any) -> Any:
+    return column.is_not(None)
+
+
+def _count(session: Any, model: Any, ws_id: int, *where: Any) -> int:
     query = sa.select(sa.func.count()).select_from(model)
-    query = query.where(model.workspace_id == ws_id, *where)  # type: ignore[attr-defined]
+    query = query.where(model.workspace_id == ws_id, *where)
     return int(session.scalar(query) or 0)
 
 
-def _count_by(
-    session: sa.orm.Session, column: object, model: type, ws_id: int, *where: object
-) -> dict[str, int]:
+def _count_by(session: Any, column: Any, ws_id: int, *where: Any) -> dict[str, int]:
+    """Counts by ``column`` of its table's rows for one workspace."""
+    model = column.class_
     query = (
         sa.select(column, sa.func.count())
-        .select_from(model)
-        .where(model.workspace_id == ws_id, *where)  # type: ignore[attr-defined]
+        .where(model.workspace_id == ws_id, *where)
         .group_by(column)
     )
     counts: Counter[str] = Counter()
