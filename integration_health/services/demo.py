@@ -273,7 +273,7 @@ def _workspace_view(session: Any, ws_id: int, ext: str, name: str) -> WorkspaceV
         session.execute(
             sa.select(
                 _col(IntegrationHealth.provider), _col(IntegrationHealth.status)
-            ).where(IntegrationHealth.workspace_id == ws_id)
+            ).where(_col(IntegrationHealth.workspace_id) == ws_id)
         ).all()
     )
     inst, job, send = FollowUpInstance, RepairJob, SendAttempt
