@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import os
+import site
 import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -195,10 +198,21 @@ def test_two_runs_tell_the_same_story(kept: DemoRun, tmp_path: Path) -> None:
 
 
 def test_missing_examples_folder_exits_2_in_one_line(tmp_path: Path) -> None:
+    # The package alone, without its checkout: no site (so no editable-install
+    # finder), the package linked into an empty folder, dependencies on the path.
     package = tmp_path / "pkg"
     package.mkdir()
     (package / "integration_health").symlink_to(REPO_ROOT / "integration_health")
-    result = run_cli("demo", env={"PYTHONPATH": str(package)})
-    assert result.returncode == 2
+    path = os.pathsep.join([str(package), *site.getsitepackages()])
+    result = subprocess.run(
+        [sys.executable, "-S", "-m", "integration_health", "demo"],
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": path},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
     assert result.stderr.strip().count("\n") == 0
     assert f"looked in {package / 'examples'}" in result.stderr
