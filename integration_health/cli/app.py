@@ -102,6 +102,10 @@ def _register() -> None:
     app.add_typer(sandbox_cli.app, name="sandbox")
     app.add_typer(unipile_cli.app, name="unipile")
 
+    from integration_health.cli import demo as demo_cli
+
+    app.command("demo")(demo_cli.demo)
+
 
 _register()
 
