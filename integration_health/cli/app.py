@@ -81,6 +81,7 @@ def root(
 def _register() -> None:
     """Attach every command group (each module imports only light things)."""
     from integration_health.cli import db as db_cli
+    from integration_health.cli import demo as demo_cli
     from integration_health.cli import flags as flags_cli
     from integration_health.cli import ghl as ghl_cli
     from integration_health.cli import importing as import_cli
@@ -91,6 +92,7 @@ def _register() -> None:
     from integration_health.cli import unipile as unipile_cli
     from integration_health.cli import verify as verify_cli
 
+    app.command("demo")(demo_cli.demo)
     app.command("flags")(flags_cli.flags)
     app.command("status")(status_cli.status)
     app.command("verify")(verify_cli.verify)
@@ -101,10 +103,6 @@ def _register() -> None:
     app.add_typer(notify_cli.app, name="notify")
     app.add_typer(sandbox_cli.app, name="sandbox")
     app.add_typer(unipile_cli.app, name="unipile")
-
-    from integration_health.cli import demo as demo_cli
-
-    app.command("demo")(demo_cli.demo)
 
 
 _register()
