@@ -3,7 +3,7 @@
 Run ``python examples/generate.py`` from the repository root; the output is
 committed, so the demo and the tests never depend on running it. Every name,
 e-mail and phone number is invented: e-mails at example.com / example.org,
-US numbers in the fictional 555-01xx range, UK numbers in 07700 900xxx.
+US numbers in the fictional 555-01xx range, UK numbers in the 020 7946 0xxx drama range.
 """
 
 from __future__ import annotations
@@ -224,7 +224,7 @@ def new_lead(world: World, ws: WorkspaceSpec, role: str) -> dict[str, str]:
 
 def phone_for(world: World, ws: WorkspaceSpec) -> str:
     if ws.country == "GB":
-        return world.rng.choice(["07700 900{:03d}", "+44 7700 900{:03d}"]).format(
+        return world.rng.choice(["020 7946 0{:03d}", "+44 20 7946 0{:03d}"]).format(
             world.rng.randrange(1000)
         )
     if world.rng.random() < 0.05:
