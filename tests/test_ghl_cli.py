@@ -32,6 +32,7 @@ def db(tmp_path: Path) -> str:
 
 def _ghl(url: str, sb: Sandbox, *args: str) -> subprocess.CompletedProcess[str]:
     return run_cli(
+        "--no-quiet",
         "--database-url",
         url,
         "ghl",
@@ -150,3 +151,15 @@ def test_sync_sms_counts_the_skips(
     assert counts["repair_queued"] == 1
     pending = [s for s in _jobs(db).values() if s == "pending"]
     assert pending == ["pending"]
+
+
+def test_cron_run_prints_nothing_on_success(
+    db: str, make_sandbox: Callable[..., Sandbox]
+) -> None:
+    sb = make_sandbox(scenario())
+
+    result = run_cli(
+        "--database-url", db, "ghl", "sync-sms", env={"GHL_BASE_URL": sb.ghl_base_url}
+    )
+
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")

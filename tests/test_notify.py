@@ -249,7 +249,7 @@ def test_cli_without_webhook_leaves_notices_queued(
     engine: Engine, workspaces: list[int], db_url: str
 ) -> None:
     put(engine, "k1", "hello", workspaces[0])
-    result = run_cli("notify", "flush", env={"DATABASE_URL": db_url})
+    result = run_cli("--no-quiet", "notify", "flush", env={"DATABASE_URL": db_url})
     assert result.returncode == 0, result.stderr
     assert (
         result.stderr.strip() == "SLACK_WEBHOOK_URL is not set: 1 notices stay queued"
@@ -310,7 +310,7 @@ def test_cli_flush_posts_to_slack_once(
     url, handler = slack_server
     put(engine, "k1", "hello", workspaces[0])
     env = {"DATABASE_URL": db_url, "SLACK_WEBHOOK_URL": url}
-    first = run_cli("notify", "flush", env=env)
+    first = run_cli("--no-quiet", "notify", "flush", env=env)
     second = run_cli("notify", "flush", env=env)
     assert (first.returncode, second.returncode) == (0, 0), first.stderr
     assert first.stderr.strip() == (

@@ -54,6 +54,12 @@ def root(
     verbose: bool = typer.Option(
         False, "-v", "--verbose", help="Debug logging and tracebacks on errors."
     ),
+    quiet: bool | None = typer.Option(
+        None,
+        "--quiet/--no-quiet",
+        help="Hide (or show) job summaries. Default: shown on a terminal, "
+        "hidden otherwise, so cron stays quiet on success.",
+    ),
     log_format: LogFormat = typer.Option(
         LogFormat.TEXT,
         "--log-format",
@@ -74,6 +80,7 @@ def root(
         database_url=database_url,
         verbose=verbose,
         log_format=log_format.value,
+        quiet=quiet,
     )
     configure_logging(verbose=verbose, log_format=log_format.value)
 

@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from integration_health.cli.common import echo_err, get_state, run_job, wait_option
+from integration_health.cli.common import (
+    echo_err,
+    echo_summary,
+    get_state,
+    run_job,
+    wait_option,
+)
 
 if TYPE_CHECKING:
     from integration_health.services.ghl_repair import RepairReport
@@ -78,7 +84,7 @@ def repair(
 
     def body(handle: RunHandle) -> int:
         report = _run_repair(ctx, handle, ws_ids, lead_ids, limit)
-        _show_repair(report, fmt, detailed=lead_ids is not None)
+        _show_repair(ctx, report, fmt, detailed=lead_ids is not None)
         _flush(ctx, no_notify)
         if report.config_error is not None:
             echo_err(f"error: {report.config_error}")
@@ -134,7 +140,9 @@ def _repair_dry_run(ctx: typer.Context, ws_ids: list[int] | None, fmt: str) -> N
     )
 
 
-def _show_repair(report: RepairReport, fmt: str, *, detailed: bool) -> None:
+def _show_repair(
+    ctx: typer.Context, report: RepairReport, fmt: str, *, detailed: bool
+) -> None:
     payload: dict[str, Any] = {
         "created_jobs": report.created_jobs,
         "released_expired": report.released_expired,
@@ -148,15 +156,17 @@ def _show_repair(report: RepairReport, fmt: str, *, detailed: bool) -> None:
         return
     parts = [f"{name} {count}" for name, count in sorted(report.outcomes.items())]
     cats = [f"{name} {count}" for name, count in sorted(report.categories.items())]
-    echo_err(
+    echo_summary(
+        ctx,
         f"ghl repair: {report.created_jobs} jobs created; "
         + (", ".join(parts) or "nothing due")
-        + (f"; by category: {', '.join(cats)}" if cats else "")
+        + (f"; by category: {', '.join(cats)}" if cats else ""),
     )
     if report.disconnected_workspaces:
-        echo_err(
+        echo_summary(
+            ctx,
             "waiting (GHL DISCONNECTED, one probe each): "
-            + ", ".join(report.disconnected_workspaces)
+            + ", ".join(report.disconnected_workspaces),
         )
     if detailed:
         for job in report.jobs:
@@ -285,7 +295,7 @@ def sync_sms(
             limit=limit,
         )
         handle.counts.update(_sync_counts(report))
-        _show_sync(report, fmt)
+        _show_sync(ctx, report, fmt)
         _flush(ctx, no_notify)
         if report.config_error is not None:
             echo_err(f"error: {report.config_error}")
@@ -308,7 +318,7 @@ def _sync_counts(report: SyncReport) -> dict[str, int]:
     return {name: int(getattr(report, name)) for name in names}
 
 
-def _show_sync(report: SyncReport, fmt: str) -> None:
+def _show_sync(ctx: typer.Context, report: SyncReport, fmt: str) -> None:
     counts = _sync_counts(report)
     if fmt == "json":
         payload = {
@@ -318,12 +328,13 @@ def _show_sync(report: SyncReport, fmt: str) -> None:
         }
         typer.echo(json.dumps(payload, indent=2))
         return
-    echo_err(
+    echo_summary(
+        ctx,
         f"ghl sync-sms: {counts['leads_synced']} leads synced, "
         f"{counts['messages_stored']} new messages; skipped "
         f"{counts['skipped_no_contact']} without a contact "
         f"({counts['skipped_email_only']} e-mail only, "
-        f"{counts['repair_queued']} queued for repair); {counts['failed']} failed"
+        f"{counts['repair_queued']} queued for repair); {counts['failed']} failed",
     )
     if report.disconnected_workspaces:
         echo_err(

@@ -8,7 +8,7 @@ import typer
 
 from integration_health.cli.common import (
     AppState,
-    echo_err,
+    echo_summary,
     get_state,
     run_job,
     wait_option,
@@ -75,7 +75,9 @@ def flush_command(
         if report is None:
             count = pending_count(state.engine())
             handle.counts["pending"] = count
-            echo_err(f"SLACK_WEBHOOK_URL is not set: {count} notices stay queued")
+            echo_summary(
+                ctx, f"SLACK_WEBHOOK_URL is not set: {count} notices stay queued"
+            )
             return 0
         handle.counts.update(
             sent=report.sent,
@@ -83,9 +85,10 @@ def flush_command(
             failed=report.failed,
             pending=report.pending,
         )
-        echo_err(
+        echo_summary(
+            ctx,
             f"notify flush: sent {report.sent}, retried {report.retried}, "
-            f"failed {report.failed}, pending {report.pending}"
+            f"failed {report.failed}, pending {report.pending}",
         )
         return 1 if report.failed else 0
 

@@ -80,27 +80,32 @@ def check(
         )
 
     if dry_run:
-        _render(job(), output)
+        _render(ctx, job(), output, always=True)
         return
 
     def body(handle: RunHandle) -> int:
         report = job()
         handle.counts.update(report.counts())
         flush_after_job(state, no_notify=no_notify)
-        _render(report, output)
+        _render(ctx, report, output)
         return 0
 
     run_job(ctx, unipile_check.JOB, body, wait=wait)
 
 
-def _render(report: object, output: Format) -> None:
+def _render(
+    ctx: typer.Context, report: object, output: Format, *, always: bool = False
+) -> None:
+    """JSON when asked for; the table and summary only when not quiet."""
     from integration_health.services.unipile_check import CheckReport, summary
 
     assert isinstance(report, CheckReport)
     data = summary(report)
     if output == Format.JSON:
         typer.echo(json.dumps(data, default=str, indent=2))
-    else:
+    if not (always or get_state(ctx).shows_summaries()):
+        return
+    if output != Format.JSON:
         verb = "would change" if report.dry_run else "changed"
         for row in report.rows:
             mark = f"  {verb}" if row.changed else ""
@@ -108,9 +113,10 @@ def _render(report: object, output: Format) -> None:
                 f"{row.workspace:<24} {row.observed:<13} {row.before or '-':<13}"
                 f"-> {row.after or '-':<13} {row.code or '':<22}{mark}"
             )
-    counts = data["counts"]
     echo_err(
         "unipile check: "
-        + ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in counts.items())
+        + ", ".join(
+            f"{key.replace('_', ' ')} {value}" for key, value in data["counts"].items()
+        )
         + (" (dry run, nothing written)" if report.dry_run else "")
     )

@@ -232,7 +232,13 @@ class _Runner:
 
     def run(self, argv: tuple[str, ...]) -> CommandRun:
         title = " ".join(a for a in argv if not a.startswith("/"))
-        line = ("integration-health", "--database-url", self.database_url, *argv)
+        line = (
+            "integration-health",
+            "--no-quiet",
+            "--database-url",
+            self.database_url,
+            *argv,
+        )
         proc = subprocess.run(
             [sys.executable, "-m", "integration_health", *line[1:]],
             env=self.env,
