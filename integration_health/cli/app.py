@@ -81,8 +81,10 @@ def root(
 def _register() -> None:
     """Attach every command group (each module imports only light things)."""
     from integration_health.cli import db as db_cli
+    from integration_health.cli import followups as followups_cli
 
     app.add_typer(db_cli.app, name="db")
+    app.add_typer(followups_cli.app, name="followups")
 
 
 _register()
