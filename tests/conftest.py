@@ -22,6 +22,8 @@ import integration_health.models  # noqa: F401  (registers the tables)
 from integration_health.config import Settings, load_settings
 from integration_health.db import make_engine
 
+pytest_plugins = ["tests.sandbox_fixtures"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -86,6 +86,10 @@ def _register() -> None:
     app.add_typer(db_cli.app, name="db")
     app.add_typer(followups_cli.app, name="followups")
 
+    from integration_health.cli import sandbox as sandbox_cli
+
+    app.add_typer(sandbox_cli.app, name="sandbox")
+
 
 _register()
 
