@@ -13,7 +13,6 @@ from integration_health.db import make_engine
 from integration_health.services.followups import RunOptions, run_followups
 from tests.conftest import make_settings
 from tests.followups_seed import NOW, instances, seed
-from tests.sandbox_fixtures import make_sandbox, sandbox  # noqa: F401
 
 
 def _env(sb: Any, **extra: str) -> dict[str, str]:
