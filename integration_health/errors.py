@@ -121,15 +121,16 @@ class ProviderError(IntegrationHealthError):
         self.category = Category(category)
         self.provider = provider
         self.status = status
-        self.code = code
+        # A provider's "code" may be its message, echoing a lead's data.
+        self.code = redact(code) if code else code
         self.detail = redact(detail)[:500]
         self.retry_after = retry_after
         self.trace_id = trace_id
         parts = [f"{provider} {self.category.value}"]
         if status is not None:
             parts.append(f"HTTP {status}")
-        if code:
-            parts.append(code)
+        if self.code:
+            parts.append(self.code)
         text = " ".join(parts)
         if self.detail:
             text = f"{text}: {self.detail}"

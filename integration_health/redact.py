@@ -21,7 +21,10 @@ _lock = threading.Lock()
 _secrets: set[str] = set()
 
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"https?://hooks\.slack\.com/\S+", re.I), "[slack-webhook]"),
+    (
+        re.compile(r"(?:https?://)?hooks\.slack\.com/[^\s\"'<>]+", re.I),
+        "[slack-webhook]",
+    ),
     (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+"), r"\1 " + MASK),
     (
         re.compile(
@@ -35,8 +38,11 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
 ]
 
 # A phone: an optional "+", then 7 to 15 digits with common separators.
-# ISO dates and times (2026-12-04, 13:32:21) are not touched.
-_PHONE = re.compile(r"(?<![\w.:-])\+?\(?\d[\d\s().-]{5,20}\d(?![\w:-])")
+# ISO dates and times (2026-12-04, 13:32:21) are not touched; after a colon
+# only a "+" number counts ("tel:+1555...", not the "32:21" of a time).
+_PHONE = re.compile(
+    r"(?:(?<![\w.:-])|(?<=:)(?=\+))\+?\(?\d[\d\s().-]{5,20}\d(?![\w:-])"
+)
 _DATE_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
 
@@ -87,4 +93,12 @@ class RedactingFilter(logging.Filter):
         for key, value in list(vars(record).items()):
             if key.startswith("ctx_") and isinstance(value, str):
                 setattr(record, key, redact(value))
+        if record.exc_info and not record.exc_text:
+            # Formatters reuse ``exc_text``: render the traceback once, redacted.
+            record.exc_text = redact(_FORMATTER.formatException(record.exc_info))
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
+
+
+_FORMATTER = logging.Formatter()

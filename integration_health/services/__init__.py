@@ -1,0 +1,1 @@
+"""Jobs: the only layer that combines clients, health and the database."""
