@@ -84,9 +84,11 @@ def _register() -> None:
     from integration_health.cli import flags as flags_cli
     from integration_health.cli import followups as followups_cli
     from integration_health.cli import importing as import_cli
+    from integration_health.cli import leads as leads_cli
     from integration_health.cli import notify as notify_cli
     from integration_health.cli import sandbox as sandbox_cli
     from integration_health.cli import status as status_cli
+    from integration_health.cli import unipile as unipile_cli
     from integration_health.cli import verify as verify_cli
 
     app.command("flags")(flags_cli.flags)
@@ -97,6 +99,8 @@ def _register() -> None:
     app.add_typer(import_cli.app, name="import")
     app.add_typer(notify_cli.app, name="notify")
     app.add_typer(sandbox_cli.app, name="sandbox")
+    app.add_typer(unipile_cli.app, name="unipile")
+    app.add_typer(leads_cli.app, name="leads")
 
 
 _register()
