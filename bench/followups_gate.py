@@ -16,10 +16,10 @@ from sqlmodel import SQLModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from integration_health.config import load_settings  # noqa: E402
-from integration_health.db import make_engine  # noqa: E402
-from integration_health.services.followups import RunOptions, run_followups  # noqa: E402
-from tests.followups_seed import NOW, seed  # noqa: E402
+from integration_health.config import load_settings
+from integration_health.db import make_engine
+from integration_health.services.followups import RunOptions, run_followups
+from tests.followups_seed import NOW, seed
 
 
 def _fresh(url: str) -> sa.engine.Engine:
@@ -34,17 +34,21 @@ def _fresh(url: str) -> sa.engine.Engine:
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
-    url = sys.argv[2] if len(sys.argv) > 2 else (
-        f"sqlite:///{tempfile.mkdtemp()}/bench.db"
+    url = (
+        sys.argv[2]
+        if len(sys.argv) > 2
+        else (f"sqlite:///{tempfile.mkdtemp()}/bench.db")
     )
     engine = _fresh(url)
     seed(engine, workspaces=10, per_workspace=n // 10, unipile="DISCONNECTED")
     started = time.perf_counter()
     with engine.begin() as conn:
-        conn.execute(sa.text(
-            "UPDATE followup_instance SET status = 'paused', paused_reason = "
-            "'unipile_disconnected', lease_owner = NULL WHERE status = 'active'"
-        ))
+        conn.execute(
+            sa.text(
+                "UPDATE followup_instance SET status = 'paused', paused_reason = "
+                "'unipile_disconnected', lease_owner = NULL WHERE status = 'active'"
+            )
+        )
     floor = time.perf_counter() - started
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE followup_instance SET status = 'active'"))

@@ -5,11 +5,20 @@ from __future__ import annotations
 import json
 import sys
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from integration_health.cli.common import echo_err, get_state
+from integration_health.cli.common import (
+    echo_err,
+    flush_after_job,
+    get_state,
+    run_job,
+    wait_option,
+)
+
+if TYPE_CHECKING:
+    from integration_health.services.runs import RunHandle
 
 app = typer.Typer(
     help="Follow-up sequences.\n\nExample: integration-health followups run"
@@ -36,7 +45,7 @@ def run(
     workspace: str | None = typer.Option(
         None, "--workspace", help="Only this workspace (external ID)."
     ),
-    wait: bool = typer.Option(False, "--wait", help="Wait for a running run to end."),
+    wait: bool = wait_option(),
     no_notify: bool = typer.Option(False, "--no-notify", help="Leave notices queued."),
     output: OutputFormat = typer.Option(
         OutputFormat.TABLE, "--format", case_sensitive=False, help="table or json."
@@ -50,7 +59,6 @@ def run(
     Example: integration-health followups run --limit 500 --max-seconds 240
     """
     from integration_health.services.followups import JOB, RunOptions, run_followups
-    from integration_health.services.runs import job_run
 
     state = get_state(ctx)
     settings, engine = state.settings(), state.engine()
@@ -59,23 +67,19 @@ def run(
         summary = run_followups(engine, settings, options)
         _render(summary.as_dict(), output)
         return
-    with job_run(engine, JOB, wait=wait) as handle:
-        if not handle.acquired:
-            echo_err(f"{JOB}: another run is in progress; nothing done")
-            return
+
+    def body(handle: RunHandle) -> int:
         with _progress() as advance:
             summary = run_followups(engine, settings, options, progress=advance)
-        handle.counts.update(_flat(summary.as_dict()))
-        handle.set_exit_code(summary.exit_code)
-    if not no_notify:
-        from integration_health.services import notify
+        data = summary.as_dict()
+        handle.counts.update(_flat(data))
+        flush_after_job(state, no_notify=no_notify)
+        echo_err(_summary_line(data))
+        if output is OutputFormat.JSON:
+            _render(data, output)
+        return summary.exit_code
 
-        notify.flush(engine, settings)
-    data = summary.as_dict()
-    echo_err(_summary_line(data))
-    if output is OutputFormat.JSON:
-        _render(data, output)
-    raise typer.Exit(summary.exit_code)
+    run_job(ctx, JOB, body, wait=wait)
 
 
 def _flat(data: dict[str, Any]) -> dict[str, int]:
@@ -131,8 +135,9 @@ class _progress:
 
         self._bar = Progress(console=Console(stderr=True), transient=True)
         self._bar.start()
-        task = self._bar.add_task("sending", total=None)
-        return lambda n: self._bar.advance(task, n)  # type: ignore[union-attr]
+        bar = self._bar
+        task = bar.add_task("sending", total=None)
+        return lambda n: bar.advance(task, n)
 
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
