@@ -135,3 +135,43 @@ def instances(engine: Engine) -> list[Any]:
                 sa.select(FollowUpInstance.__table__).order_by(sa.column("id"))  # type: ignore[attr-defined]
             ).all()
         )
+
+
+def sandbox_scenario(accounts: int) -> dict[str, Any]:
+    """A sandbox knowing the accounts ``acc0``... that ``seed`` gives workspaces."""
+    return {
+        "unipile": {
+            "api_key": "sandbox-key",
+            "accounts": [
+                {
+                    "id": f"acc{i}",
+                    "name": f"Account {i}",
+                    "type": "LINKEDIN",
+                    "created_at": "2026-01-05T09:00:00.000Z",
+                    "sources": [{"id": f"acc{i}_MESSAGING", "status": "OK"}],
+                }
+                for i in range(accounts)
+            ],
+        },
+        "slack": {},
+    }
+
+
+def known_profiles(engine: Engine) -> None:
+    """Give every lead a provider ID, so a send is one call (no profile lookup)."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE lead SET linkedin_provider_id = "
+                "'ACoAA' || CAST(id AS VARCHAR(20))"
+            )
+        )
+
+
+def attendees_requested(sb: Any) -> list[str]:
+    """The attendee of every chat the sandbox was asked to start (even unanswered)."""
+    found: list[str] = []
+    for req in sb.requests("/api/v1/chats", "POST"):
+        form = req.form or {}
+        found.extend(form.get("attendees_ids", []) or form.get("attendees_ids[]", []))
+    return found
