@@ -169,6 +169,11 @@ def run_followups(
     summary = RunSummary()
     with session_scope(engine, immediate=True) as session:
         summary.recovered_unknown = fsql.recover_unknown(session, now=now())
+    if settings.unipile_health_gate:
+        with session_scope(engine, immediate=True) as session:
+            pregated = fsql.pregate_due(session, now=now(), workspace_id=workspace_id)
+        for reason, n in pregated.paused.items():
+            ctx.count(f"paused:{reason}", n)
     try:
         _batches(ctx, options, summary, senders, workspace_id, progress)
     finally:

@@ -242,6 +242,7 @@ def _call_and_finish(ctx: RunContext, item: StepItem, attempt_id: int) -> None:
         return
     now = ctx.now()
     with session_scope(ctx.engine) as session:
+        fdb.relaxed_commit(session)
         fdb.close_attempt(
             session,
             attempt_id,

@@ -162,46 +162,71 @@ class GateCounts:
     repairs_queued: int = 0
 
 
+def _pause_rules() -> list[tuple[PausedReason, list[Any]]]:
+    """What pauses a step under ``UNIPILE_HEALTH_GATE``, as SQL conditions."""
+    linkedin = FI.c.current_channel.in_(_LINKEDIN)
+    unreachable = sa.select(LEAD.c.id).where(
+        LEAD.c.linkedin_unreachable_at.is_not(None)
+    )
+    return [
+        (
+            PausedReason.UNIPILE_DISCONNECTED,
+            [
+                linkedin,
+                FI.c.workspace_id.in_(
+                    _health_ws(Provider.UNIPILE, HealthStatus.DISCONNECTED)
+                ),
+            ],
+        ),
+        (PausedReason.LINKEDIN_UNREACHABLE, [linkedin, FI.c.lead_id.in_(unreachable)]),
+        (
+            PausedReason.GHL_DISCONNECTED,
+            [
+                FI.c.current_channel == Channel.SMS.value,
+                FI.c.workspace_id.in_(
+                    _health_ws(Provider.GHL, HealthStatus.DISCONNECTED)
+                ),
+            ],
+        ),
+    ]
+
+
+def _skip_locked(where: Sequence[Any]) -> Any:
+    """Only rows no other run holds: PostgreSQL skips them, never waits."""
+    return FI.c.id.in_(
+        sa.select(FI.c.id).where(*where).with_for_update(skip_locked=True)
+    )
+
+
+def pregate_due(
+    session: Session, *, now: datetime, workspace_id: int | None
+) -> GateCounts:
+    """Pause every due step that cannot succeed, before any claim.
+
+    One UPDATE per rule over all due steps, so a run that finds thousands of
+    steps of a disconnected account neither claims nor loads them. Steps of a
+    run's ``--limit`` are counted after this (pausing is not sending).
+    """
+    counts = GateCounts(paused={}, deferred={})
+    for reason, where in _pause_rules():
+        picked = _skip_locked([*_due(now, workspace_id), *where])
+        done = _update(session, [picked], _paused(reason, now))
+        if done:
+            counts.paused[reason.value] = done
+    return counts
+
+
 def gate_batch(
     session: Session, *, owner: str, now: datetime, health_gate: bool
 ) -> GateCounts:
-    """Pause or defer, in a few UPDATEs, the claimed steps that cannot succeed."""
+    """Pause or defer, in a few UPDATEs, the claimed steps that cannot succeed.
+
+    Most gated steps were paused by :func:`pregate_due` already; this catches
+    what changed since (an account cut off while the run goes on).
+    """
     counts = GateCounts(paused={}, deferred={})
-    linkedin = FI.c.current_channel.in_(_LINKEDIN)
-    sms = FI.c.current_channel == Channel.SMS.value
     if health_gate:
-        rules = [
-            (
-                PausedReason.UNIPILE_DISCONNECTED,
-                [
-                    linkedin,
-                    FI.c.workspace_id.in_(
-                        _health_ws(Provider.UNIPILE, HealthStatus.DISCONNECTED)
-                    ),
-                ],
-            ),
-            (
-                PausedReason.LINKEDIN_UNREACHABLE,
-                [
-                    linkedin,
-                    FI.c.lead_id.in_(
-                        sa.select(LEAD.c.id).where(
-                            LEAD.c.linkedin_unreachable_at.is_not(None)
-                        )
-                    ),
-                ],
-            ),
-            (
-                PausedReason.GHL_DISCONNECTED,
-                [
-                    sms,
-                    FI.c.workspace_id.in_(
-                        _health_ws(Provider.GHL, HealthStatus.DISCONNECTED)
-                    ),
-                ],
-            ),
-        ]
-        for reason, where in rules:
+        for reason, where in _pause_rules():
             done = _update(session, [*_mine(owner), *where], _paused(reason, now))
             if done:
                 counts.paused[reason.value] = done
