@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlmodel import SQLModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from integration_health.config import load_settings
 from integration_health.db import make_engine
+from integration_health.migrate import upgrade
 from integration_health.services.followups import RunOptions, run_followups
 from tests.followups_seed import NOW, seed
 
@@ -28,7 +28,7 @@ def _fresh(url: str) -> sa.engine.Engine:
         with engine.begin() as conn:
             conn.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
             conn.exec_driver_sql("CREATE SCHEMA public")
-    SQLModel.metadata.create_all(engine)
+    upgrade(engine)
     return engine
 
 
