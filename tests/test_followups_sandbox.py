@@ -68,7 +68,7 @@ def _worker(url: str, env: dict[str, str]) -> dict[str, Any]:
         engine.dispose()
 
 
-@pytest.mark.parametrize("processes,steps", [(2, 300), (4, 300)])
+@pytest.mark.parametrize("processes,steps", [(3, 300)])
 def test_concurrent_runs_send_every_step_exactly_once(
     pg_engine: Engine, sandbox: Any, processes: int, steps: int
 ) -> None:
