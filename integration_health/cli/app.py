@@ -90,6 +90,7 @@ def _register() -> None:
     from integration_health.cli import db as db_cli
     from integration_health.cli import demo as demo_cli
     from integration_health.cli import flags as flags_cli
+    from integration_health.cli import followups as followups_cli
     from integration_health.cli import ghl as ghl_cli
     from integration_health.cli import importing as import_cli
     from integration_health.cli import leads as leads_cli
@@ -104,6 +105,7 @@ def _register() -> None:
     app.command("status")(status_cli.status)
     app.command("verify")(verify_cli.verify)
     app.add_typer(db_cli.app, name="db")
+    app.add_typer(followups_cli.app, name="followups")
     app.add_typer(ghl_cli.app, name="ghl")
     app.add_typer(import_cli.app, name="import")
     app.add_typer(leads_cli.app, name="leads")
