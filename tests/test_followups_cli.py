@@ -56,7 +56,9 @@ def test_run_prints_one_summary_line_and_exits_0(
     engine: Engine, db_url: str, make_sandbox: SandboxFactory
 ) -> None:
     sb = _prepared(engine, make_sandbox, workspaces=2, per_workspace=3)
-    result = run_cli("followups", "run", "--no-notify", env=_env(sb, db_url))
+    result = run_cli(
+        "--no-quiet", "followups", "run", "--no-notify", env=_env(sb, db_url)
+    )
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip().splitlines() == [
         "followups: sent 6, deferred 0, paused 0, failed 0, skipped 0, unknown 0"
@@ -76,7 +78,9 @@ def test_a_step_failed_for_good_exits_1(
                 "linkedin_identifier = NULL WHERE id = 1"
             )
         )
-    result = run_cli("followups", "run", "--no-notify", env=_env(sb, db_url))
+    result = run_cli(
+        "--no-quiet", "followups", "run", "--no-notify", env=_env(sb, db_url)
+    )
     assert result.returncode == 1
     assert "sent 1," in result.stderr and "failed 1," in result.stderr
 
@@ -103,7 +107,7 @@ def test_a_second_run_while_one_is_going_exits_0_with_one_line(
     sb = _prepared(engine, make_sandbox, per_workspace=2)
     with job_run(engine, JOB) as handle:
         assert handle.acquired
-        result = run_cli("followups", "run", env=_env(sb, db_url))
+        result = run_cli("--no-quiet", "followups", "run", env=_env(sb, db_url))
     assert result.returncode == 0
     assert result.stderr.strip().splitlines() == [
         f"another {JOB} run is in progress; exiting"
@@ -117,7 +121,13 @@ def test_limit_claims_at_most_n_steps(
 ) -> None:
     sb = _prepared(engine, make_sandbox, per_workspace=5)
     result = run_cli(
-        "followups", "run", "--limit", "2", "--no-notify", env=_env(sb, db_url)
+        "--no-quiet",
+        "followups",
+        "run",
+        "--limit",
+        "2",
+        "--no-notify",
+        env=_env(sb, db_url),
     )
     assert result.returncode == 0, result.stderr
     assert len(attendees_requested(sb)) == 2
@@ -134,7 +144,9 @@ def test_overlapping_cli_runs_send_every_step_exactly_once(
     with ThreadPoolExecutor(processes) as pool:
         results = list(
             pool.map(
-                lambda _: run_cli("followups", "run", "--no-notify", env=env),
+                lambda _: run_cli(
+                    "--no-quiet", "followups", "run", "--no-notify", env=env
+                ),
                 range(processes),
             )
         )
@@ -191,7 +203,7 @@ def test_killed_mid_send_is_never_resent_and_parks_unknown_sends(
     time.sleep(1.2)  # the killed run's send leases expire
     with engine.begin() as conn:  # SQLite's run-lock row outlives a killed run
         conn.execute(sa.text("DELETE FROM run_lock"))
-    rerun = run_cli("followups", "run", "--no-notify", env=env)
+    rerun = run_cli("--no-quiet", "followups", "run", "--no-notify", env=env)
     assert rerun.returncode == 1, rerun.stderr
     asked = Counter(attendees_requested(sb))
     assert set(asked.values()) == {1} and len(asked) == 12

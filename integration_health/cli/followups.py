@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from integration_health.cli.common import (
-    echo_err,
+    echo_summary,
     flush_after_job,
     get_state,
     run_job,
@@ -74,7 +74,7 @@ def run(
         data = summary.as_dict()
         handle.counts.update(_flat(data))
         flush_after_job(state, no_notify=no_notify)
-        echo_err(_summary_line(data))
+        echo_summary(ctx, _summary_line(data))
         if output is OutputFormat.JSON:
             _render(data, output)
         return summary.exit_code
