@@ -119,6 +119,15 @@ def test_observe_low_remaining_spreads_the_rest(clock: FakeClock) -> None:
     assert clock.sleeps == [2.5]
 
 
+def test_low_remaining_from_our_own_calls_adds_no_wait(clock: FakeClock) -> None:
+    limiter = _limiter(clock, limit=10)
+    for _ in range(9):
+        limiter.acquire("loc")
+    limiter.observe("loc", {"x-ratelimit-remaining": "1", "x-ratelimit-max": "10"})
+    limiter.acquire("loc")
+    assert clock.sleeps == []
+
+
 def test_observe_adopts_a_lower_server_max(clock: FakeClock) -> None:
     limiter = _limiter(clock, limit=100)
     limiter.observe("loc", {"x-ratelimit-remaining": "50", "x-ratelimit-max": "3"})

@@ -138,15 +138,19 @@ class GhlClient:
         }
         if self._limiter is not None:
             self._limiter.acquire(key)
-        response = tx.request(
-            self._http,
-            method,
-            path,
-            provider=PROVIDER,
-            sleep=self._sleep,
-            headers=headers,
-            **kwargs,
-        )
+        try:
+            response = tx.request(
+                self._http,
+                method,
+                path,
+                provider=PROVIDER,
+                sleep=self._sleep,
+                headers=headers,
+                **kwargs,
+            )
+        finally:
+            if self._limiter is not None:
+                self._limiter.done(key)
         if self._limiter is not None:
             self._limiter.observe(key, response.headers)
             if response.status_code == 429:

@@ -15,11 +15,16 @@ from dataclasses import dataclass, field
 
 #: Below this share of the budget left, calls are spread over the interval.
 _LOW_SHARE = 0.2
+#: Calls the server may count that our window has not (clock skew, a call in
+#: flight): up to this many are not taken for another client's use.
+_SKEW_CALLS = 1
 
 
 @dataclass
 class _Window:
     stamps: deque[float] = field(default_factory=deque)
+    #: Stamps of calls sent and not answered yet, oldest first.
+    in_flight: deque[float] = field(default_factory=deque)
     limit: int | None = None
     blocked_until: float = 0.0
     spacing: float = 0.0
@@ -58,14 +63,38 @@ class RateLimiter:
                 wait = self._wait_needed(window, now)
                 if wait <= 0:
                     window.stamps.append(now)
+                    window.in_flight.append(now)
                     window.last = now
                     return waited
             self._sleep(wait)
             waited += wait
 
-    def _wait_needed(self, window: _Window, now: float) -> float:
+    def done(self, key: str) -> None:
+        """A call was answered (or failed): re-stamp it with the time now.
+
+        The server counts a call from when it arrives, which is between our
+        send and its answer; counting ours from the answer keeps our window
+        from letting go of a call before the server's does.
+        """
+        with self._lock:
+            window = self._windows.get(key)
+            if window is None or not window.in_flight:
+                return
+            sent = window.in_flight.popleft()
+            try:
+                window.stamps.remove(sent)
+            except ValueError:
+                return  # already aged out of the window
+            window.stamps.append(
+                max(self._clock(), window.stamps[-1] if window.stamps else 0.0)
+            )
+
+    def _prune(self, window: _Window, now: float) -> None:
         while window.stamps and window.stamps[0] <= now - self.interval:
             window.stamps.popleft()
+
+    def _wait_needed(self, window: _Window, now: float) -> float:
+        self._prune(window, now)
         waits = [window.blocked_until - now]
         limit = min(self.limit, window.limit or self.limit)
         if len(window.stamps) >= limit:
@@ -75,7 +104,13 @@ class RateLimiter:
         return max(waits)
 
     def observe(self, key: str, headers: Mapping[str, str]) -> None:
-        """Adopt what GHL says is left; slow down when little is."""
+        """Adopt what GHL says is left; slow down when others use the budget.
+
+        When what is left is low only because of our own calls, the window
+        above already holds us to the limit and nothing more is done; when
+        other clients of the same location use it too, the rest is spread
+        over the interval, or, with nothing left, calls wait an interval.
+        """
         remaining = _int_header(headers, "x-ratelimit-remaining")
         if remaining is None:
             return
@@ -87,7 +122,11 @@ class RateLimiter:
             now = self._clock()
             if maximum:
                 window.limit = maximum
-            if remaining <= 0:
+            self._prune(window, now)
+            used_by_others = (maximum or self.limit) - remaining - len(window.stamps)
+            if used_by_others <= _SKEW_CALLS:
+                window.spacing = 0.0
+            elif remaining <= 0:
                 window.blocked_until = max(window.blocked_until, now + interval)
                 window.spacing = 0.0
             elif remaining < (maximum or self.limit) * _LOW_SHARE:

@@ -107,6 +107,14 @@ class _Run:
     keep_details: bool
     lock: threading.Lock = field(default_factory=threading.Lock)
     stop_all: threading.Event = field(default_factory=threading.Event)
+    #: Workspaces whose success this run has already recorded in health.
+    ok_recorded: set[int] = field(default_factory=set)
+
+    def first_success(self, workspace_id: int) -> bool:
+        with self.lock:
+            first = workspace_id not in self.ok_recorded
+            self.ok_recorded.add(workspace_id)
+            return first
 
 
 @dataclass(frozen=True)
@@ -270,15 +278,41 @@ def _work(
 
 def _process_batch(run: _Run, ws: _Workspace, ids: list[int]) -> bool:
     """Process claimed jobs in order; True when the workspace must stop."""
+    leads = _load_leads(run, ids)
     for index, job_id in enumerate(ids):
         if run.stop_all.is_set():
             _release(run, ids[index:])
             return True
-        stop = _process_job(run, ws, job_id)
+        if job_id not in leads:
+            continue
+        stop = _process_job(run, ws, job_id, *leads[job_id])
         if stop:
             _release(run, ids[index + 1 :])
             return True
     return False
+
+
+def _load_leads(run: _Run, ids: list[int]) -> dict[int, tuple[str, LeadContact]]:
+    """Job ID -> (lead external ID, contact fields), one query per batch."""
+    with session_scope(run.engine) as session:
+        rows = session.exec(
+            select(RepairJob.id, Lead)
+            .join(Lead, col(Lead.id) == RepairJob.lead_id)
+            .where(col(RepairJob.id).in_(ids))
+        ).all()
+    return {
+        int(job_id or 0): (
+            lead.external_id,
+            LeadContact(
+                lead.ghl_contact_id,
+                lead.email,
+                lead.phone,
+                lead.first_name,
+                lead.last_name,
+            ),
+        )
+        for job_id, lead in rows
+    }
 
 
 def _release(run: _Run, ids: list[int]) -> None:
@@ -287,16 +321,9 @@ def _release(run: _Run, ids: list[int]) -> None:
             repair_queue.release(session, ids, owner=run.owner, now=run.now())
 
 
-def _process_job(run: _Run, ws: _Workspace, job_id: int) -> bool:
-    with session_scope(run.engine) as session:
-        job = session.get(RepairJob, job_id)
-        lead = session.get(Lead, job.lead_id) if job else None
-        if job is None or lead is None:
-            return False
-        contact = LeadContact(
-            lead.ghl_contact_id, lead.email, lead.phone, lead.first_name, lead.last_name
-        )
-        lead_external_id = lead.external_id
+def _process_job(
+    run: _Run, ws: _Workspace, job_id: int, lead_external_id: str, contact: LeadContact
+) -> bool:
     result = ensure_contact_id(run.api, ws.token, ws.location_id, contact)
     if isinstance(result.error, ProviderConfigError):
         run.report.config_error = result.error
@@ -387,6 +414,8 @@ def _succeed(
     job.status = RepairStatus.DONE.value
     job.last_category = job.last_code = job.last_detail = None
     job.last_status = None
+    if not run.first_success(ws.id):
+        return
     outcome = health.record(
         session,
         ws.id,
