@@ -7,7 +7,7 @@ down from GHL's 10 s so that the run takes seconds. Prints:
     ghl_repair_rate_ratio=<achieved requests/s over permitted> (target >= 0.9)
     ghl_repair_429s=<n> (target 0)
 
-Usage: python bench/ghl_repair.py [LEADS] [INTERVAL_SECONDS]
+Usage: python bench/ghl_repair.py [LEADS (2000)] [INTERVAL_SECONDS (5; GHL uses 10)]
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def seed(url: str, leads: int) -> None:
 
 def main() -> None:
     leads = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
-    interval = float(sys.argv[2]) if len(sys.argv) > 2 else 2.0
+    interval = float(sys.argv[2]) if len(sys.argv) > 2 else 5.0
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         url = f"sqlite:///{folder / 'bench.db'}"

@@ -8,6 +8,7 @@ readable line (never the driver's traceback).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -98,9 +99,12 @@ def session_scope(engine: Engine, *, immediate: bool = False) -> Iterator[Sessio
     IMMEDIATE``), which is what claim-then-update code needs to keep the
     same semantics as ``FOR UPDATE`` on PostgreSQL. It is ignored there.
     """
+    writer = _sqlite_writer(engine) if immediate else None
+    if writer is not None:
+        writer.acquire()
     session = Session(engine, expire_on_commit=False)
     try:
-        if immediate and is_sqlite(engine):
+        if writer is not None:
             # Applies to this session's first transaction only: keep one
             # claim per ``session_scope``.
             session.connection(execution_options={"sqlite_begin": "BEGIN IMMEDIATE"})
@@ -114,3 +118,23 @@ def session_scope(engine: Engine, *, immediate: bool = False) -> Iterator[Sessio
         raise
     finally:
         session.close()
+        if writer is not None:
+            writer.release()
+
+
+_writers_lock = threading.Lock()
+_writers: dict[str, threading.RLock] = {}
+
+
+def _sqlite_writer(engine: Engine) -> threading.RLock | None:
+    """One lock per SQLite file, held around each ``BEGIN IMMEDIATE``.
+
+    Threads of one process then hand the write lock over at once instead of
+    meeting SQLite's busy handler, which sleeps in growing steps (up to
+    100 ms) while it waits. Other processes still rely on the busy timeout.
+    """
+    if not is_sqlite(engine):
+        return None
+    key = str(engine.url)
+    with _writers_lock:
+        return _writers.setdefault(key, threading.RLock())

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 
 #: Below this share of the budget left, calls are spread over the interval.
 _LOW_SHARE = 0.2
-#: Calls the server may count that our window has not (clock skew, a call in
-#: flight): up to this many are not taken for another client's use.
-_SKEW_CALLS = 1
+#: Calls the server may count that our window has already let go of (it
+#: counted them when they arrived, we look when the answer is in): up to this
+#: share of the budget is not taken for another client's use.
+_SKEW_SHARE = 0.1
 
 
 @dataclass
@@ -123,8 +124,9 @@ class RateLimiter:
             if maximum:
                 window.limit = maximum
             self._prune(window, now)
-            used_by_others = (maximum or self.limit) - remaining - len(window.stamps)
-            if used_by_others <= _SKEW_CALLS:
+            budget = maximum or self.limit
+            used_by_others = budget - remaining - len(window.stamps)
+            if used_by_others <= max(1, int(budget * _SKEW_SHARE)):
                 window.spacing = 0.0
             elif remaining <= 0:
                 window.blocked_until = max(window.blocked_until, now + interval)
