@@ -390,7 +390,7 @@ def scenario(world: World) -> dict[str, Any]:
         for ws in WORKSPACES
     }
     locations["loc_delta"]["rate_limit"] = {
-        "limit": 12,
+        "limit": 5,
         "interval_seconds": 1,
         "retry_after": 1,
     }

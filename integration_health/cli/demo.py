@@ -57,15 +57,12 @@ def demo(
 def _show_command(run: CommandRun) -> None:
     typer.echo("")
     typer.echo("$ " + " ".join(run.argv))
-    if run.skipped:
-        typer.echo(f"  ({run.title}: skipped: command not available)")
-        return
     lines = run.output.splitlines()
     for line in lines[:MAX_OUTPUT_LINES]:
         typer.echo(f"  | {line}")
     if len(lines) > MAX_OUTPUT_LINES:
         typer.echo(f"  | ... {len(lines) - MAX_OUTPUT_LINES} more lines")
-    typer.echo(f"  exit {run.exit_code}")
+    typer.echo(f"  exit {run.exit_code} ({run.seconds:.1f} s)")
 
 
 def _show_snapshot(snap: Snapshot, previous_notices: int) -> None:

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -58,7 +59,12 @@ timeout_seconds = 5.0
 deadline_seconds = 10.0
 """
 #: Settings that make one cycle finish in seconds against the sandbox.
+#: The demo compresses time: GHL's 100 calls per 10 s window becomes 100 per
+#: second (the rate-limited example location allows 5 a second, and the
+#: client slows to that from its headers), and sends need no spacing.
 FAST_SETTINGS = {
+    "GHL_RATE_LIMIT": "100",
+    "GHL_RATE_INTERVAL_SECONDS": "1",
     "LINKEDIN_SEND_SPACING_SECONDS": "0",
     "SLACK_MIN_INTERVAL_SECONDS": "0",
     "RETRY_AFTER_CAP_SECONDS": "1",
@@ -97,7 +103,7 @@ class CommandRun:
     argv: tuple[str, ...]
     exit_code: int
     output: str
-    skipped: bool = False
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -180,7 +186,7 @@ def _setup(runner: _Runner, examples: Path, failed: list[str]) -> Iterator[Comma
 def _note_failure(
     run: CommandRun, failed: list[str], allowed: set[int] = STORY_EXIT_CODES
 ) -> None:
-    if not run.skipped and run.exit_code not in allowed:
+    if run.exit_code not in allowed:
         failed.append(f"{' '.join(run.argv)} exited {run.exit_code}")
 
 
@@ -239,6 +245,7 @@ class _Runner:
             self.database_url,
             *argv,
         )
+        started = time.monotonic()
         proc = subprocess.run(
             [sys.executable, "-m", "integration_health", *line[1:]],
             env=self.env,
@@ -249,9 +256,8 @@ class _Runner:
             check=False,
         )
         output = (proc.stderr + proc.stdout).rstrip()
-        if proc.returncode == 2 and "No such command" in output:
-            return CommandRun(title, line, 0, "", skipped=True)
-        return CommandRun(title, line, proc.returncode, output)
+        seconds = time.monotonic() - started
+        return CommandRun(title, line, proc.returncode, output, seconds)
 
 
 def snapshot(engine: Engine, sandbox: object, title: str) -> Snapshot:
