@@ -37,3 +37,28 @@ def test_command_has_help(path: str, command: Any) -> None:
 )
 def test_command_help_has_an_example(path: str, command: Any) -> None:
     assert "Example:" in (command.help or ""), f"{path}: help lacks 'Example:'"
+
+
+def _help_of(path: str) -> str:
+    from typer.testing import CliRunner
+
+    args = path.split()[1:]
+    result = CliRunner().invoke(app, [*args, "--help"], prog_name="integration-health")
+    assert result.exit_code == 0, f"{path} --help exited {result.exit_code}"
+    return result.output
+
+
+def test_root_help_lists_every_command_group() -> None:
+    output = _help_of("integration-health")
+    root = typer.main.get_command(app)
+    for name in root.commands:  # type: ignore[attr-defined]
+        assert f" {name} " in output, f"integration-health --help lacks {name}"
+
+
+HELP_PATHS = [p for p, c in COMMANDS if not hasattr(c, "commands")]
+HELP_PATHS.append("integration-health ghl jobs")
+
+
+@pytest.mark.parametrize("path", HELP_PATHS)
+def test_command_help_output_shows_an_example(path: str) -> None:
+    assert "Example:" in _help_of(path), f"{path} --help shows no example"

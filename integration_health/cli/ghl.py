@@ -25,7 +25,8 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 jobs_app = typer.Typer(
-    help="List the repair queue, or put jobs back with 'retry'.",
+    help="List the repair queue, or put jobs back with 'retry'.\n\n"
+    "Example: integration-health ghl jobs --state needs_operator",
     invoke_without_command=True,
 )
 app.add_typer(jobs_app, name="jobs")
