@@ -19,6 +19,7 @@ from integration_health.models import (
     FollowUpInstance,
     FollowUpSequence,
     FollowUpStep,
+    JobRun,
     Lead,
     Workspace,
 )
@@ -464,6 +465,18 @@ def test_cli_import_twice_reports_everything_unchanged(
     assert json.loads(second.stdout)["unchanged"] == 2
     assert "0 created, 0 updated, 2 unchanged, 0 skipped" in second.stderr
     assert "pit-0123456789abcdef" not in first.stderr + second.stderr
+
+
+def test_cli_import_is_recorded_as_a_job_run(cli_db: str, tmp_path: Path) -> None:
+    ws = _file(tmp_path, "ws.csv", WORKSPACES)
+    assert _cli(cli_db, "workspaces", str(ws)).returncode == 0
+
+    engine = make_engine(cli_db)
+    with Session(engine) as session:
+        runs = session.exec(select(JobRun.job, JobRun.status, JobRun.counts)).all()
+    engine.dispose()
+    assert [(job, status) for job, status, _ in runs] == [("import", "succeeded")]
+    assert json.loads(runs[0][2])["created"] == 2
 
 
 def test_cli_skipped_row_exits_1_with_its_line(cli_db: str, tmp_path: Path) -> None:

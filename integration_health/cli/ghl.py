@@ -249,15 +249,21 @@ def retry(
     from integration_health.services import repair_jobs
 
     engine = get_state(ctx).engine()
-    count = repair_jobs.retry_jobs(
-        engine,
-        job_ids=list(job_ids) if job_ids else None,
-        state=repair_jobs.parse_state(state_name),
-        workspace_ids=repair_jobs.workspace_ids_for(engine, workspace)
-        if workspace
-        else None,
-    )
-    echo_err(f"{count} repair jobs put back in the queue")
+    state = repair_jobs.parse_state(state_name)
+    ws_ids = repair_jobs.workspace_ids_for(engine, workspace) if workspace else None
+
+    def body(handle: RunHandle) -> int:
+        count = repair_jobs.retry_jobs(
+            engine,
+            job_ids=list(job_ids) if job_ids else None,
+            state=state,
+            workspace_ids=ws_ids,
+        )
+        handle.counts["retried"] = count
+        echo_err(f"{count} repair jobs put back in the queue")
+        return 0
+
+    run_job(ctx, "ghl-jobs-retry", body, wait=True)
 
 
 @app.command("sync-sms")

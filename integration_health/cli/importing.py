@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from integration_health.cli.common import echo_err, get_state
+from integration_health.cli.common import echo_err, get_state, run_job
+
+if TYPE_CHECKING:
+    from integration_health.services.runs import RunHandle
 
 app = typer.Typer(
     help=(
@@ -40,12 +44,39 @@ FORMAT = typer.Option(
 def _run(
     ctx: typer.Context, kind: str, file: Path, dry_run: bool, fmt: OutputFormat
 ) -> None:
+    """Import one file; a real import runs under the ``import`` run lock and is
+    recorded like every job, a dry run neither locks nor records."""
+    if dry_run:
+        raise typer.Exit(_import(ctx, kind, file, dry_run, fmt))
+
+    def body(handle: RunHandle) -> int:
+        return _import(ctx, kind, file, dry_run, fmt, handle.counts)
+
+    # An operator's import waits for another one rather than doing nothing.
+    run_job(ctx, "import", body, wait=True)
+
+
+def _import(
+    ctx: typer.Context,
+    kind: str,
+    file: Path,
+    dry_run: bool,
+    fmt: OutputFormat,
+    counts: dict[str, int] | None = None,
+) -> int:
     from integration_health.render import to_json
     from integration_health.services.importing import ImportKind, import_file
 
     report = import_file(
         get_state(ctx).engine(), ImportKind(kind), file, dry_run=dry_run
     )
+    if counts is not None:
+        counts.update(
+            created=report.created,
+            updated=report.updated,
+            unchanged=report.unchanged,
+            skipped=len(report.skipped),
+        )
     note = " (dry run: nothing written)" if dry_run else ""
     echo_err(
         f"{report.kind} from {file}: {report.created} created, {report.updated} "
@@ -62,8 +93,7 @@ def _run(
         echo_err(f"  ... and {hidden} more warnings (see --format json)")
     if fmt is OutputFormat.JSON:
         typer.echo(to_json(report.as_dict()))
-    if report.skipped:
-        raise typer.Exit(1)
+    return 1 if report.skipped else 0
 
 
 @app.command("workspaces")

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import typer
 
-from integration_health.cli.common import echo_err, flush_after_job, get_state
+from integration_health.cli.common import (
+    echo_err,
+    flush_after_job,
+    get_state,
+    run_job,
+)
+
+if TYPE_CHECKING:
+    from integration_health.services.runs import RunHandle
 
 app = typer.Typer(
     help="Leads: LinkedIn lookups, sends and quarantine.", no_args_is_help=True
@@ -46,16 +55,24 @@ def clear_unreachable(
     from integration_health.services import leads_linkedin
 
     state = get_state(ctx)
-    result = leads_linkedin.clear_unreachable(
-        state.engine(),
-        lead_external_ids=lead_ids or [],
-        workspace_external_id=workspace,
-        all_leads=all_leads,
-        now=utcnow,
-    )
-    if output == Format.JSON:
-        typer.echo(json.dumps({"cleared": result.cleared, "resumed": result.resumed}))
-    echo_err(f"leads cleared {result.cleared}, follow-ups resumed {result.resumed}")
+
+    def body(handle: RunHandle) -> int:
+        result = leads_linkedin.clear_unreachable(
+            state.engine(),
+            lead_external_ids=lead_ids or [],
+            workspace_external_id=workspace,
+            all_leads=all_leads,
+            now=utcnow,
+        )
+        handle.counts.update(cleared=result.cleared, resumed=result.resumed)
+        if output == Format.JSON:
+            typer.echo(
+                json.dumps({"cleared": result.cleared, "resumed": result.resumed})
+            )
+        echo_err(f"leads cleared {result.cleared}, follow-ups resumed {result.resumed}")
+        return 0
+
+    run_job(ctx, "leads", body, wait=True)
 
 
 @app.command("check-linkedin")
@@ -79,10 +96,20 @@ def check_linkedin(
     state = get_state(ctx)
     settings = state.settings()
     client = UnipileClient.from_settings(settings)
-    outcome = leads_linkedin.check_linkedin(
-        state.engine(), settings, client, lead_id, now=utcnow
+    run_job(
+        ctx,
+        "leads",
+        lambda handle: _finish(
+            ctx,
+            leads_linkedin.check_linkedin(
+                state.engine(), settings, client, lead_id, now=utcnow
+            ),
+            output,
+            notify=not no_notify,
+            reachable_ok=True,
+        ),
+        wait=True,
     )
-    _finish(ctx, outcome, output, notify=not no_notify, reachable_ok=True)
 
 
 @app.command("send-linkedin")
@@ -112,10 +139,20 @@ def send_linkedin(
     state = get_state(ctx)
     settings = state.settings()
     client = UnipileClient.from_settings(settings)
-    outcome = leads_linkedin.send_linkedin(
-        state.engine(), settings, client, lead_id, message, now=utcnow
+    run_job(
+        ctx,
+        "leads",
+        lambda handle: _finish(
+            ctx,
+            leads_linkedin.send_linkedin(
+                state.engine(), settings, client, lead_id, message, now=utcnow
+            ),
+            output,
+            notify=not no_notify,
+            reachable_ok=False,
+        ),
+        wait=True,
     )
-    _finish(ctx, outcome, output, notify=not no_notify, reachable_ok=False)
 
 
 def _finish(
@@ -125,7 +162,7 @@ def _finish(
     *,
     notify: bool,
     reachable_ok: bool,
-) -> None:
+) -> int:
     from dataclasses import asdict
 
     from integration_health.services.leads_linkedin import LeadOutcome
@@ -144,5 +181,4 @@ def _finish(
     echo_err(line)
     # must_wait is an answer, not a failure, for a lookup.
     fine = outcome.ok or (reachable_ok and outcome.outcome == "must_wait")
-    if not fine:
-        raise typer.Exit(1)
+    return 0 if fine else 1
