@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 
 from integration_health.config import Settings
 from integration_health.errors import Category, ProviderError
-from integration_health.models import Channel, SendStatus
+from integration_health.models import Channel
 from integration_health.services import followups_db as fdb
 from integration_health.services.followups_sql import StepItem
 from integration_health.services.followups_worker import AccountDb, account_db

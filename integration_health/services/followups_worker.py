@@ -14,6 +14,7 @@ transaction that inserts its ``sending`` row.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Iterator
 from datetime import datetime
@@ -116,85 +117,135 @@ class AccountDb:
         now: datetime,
     ) -> None:
         """Close the attempt ``sent``, store the lead's IDs, advance: atomic."""
-        attempt = (
-            sa.update(SA)
-            .where(SA.c.id == attempt_id)
-            .values(
-                status=SendStatus.SENT.value,
-                provider_message_id=message_id,
-                updated_at=now,
-                lease_owner=None,
-                lease_expires_at=None,
-            )
-        )
-        lead_values = fdb._lead_values(item, provider_id=provider_id, chat_id=chat_id)
-        lead = (
-            sa.update(LEAD)
-            .where(LEAD.c.id == item.lead_id)
-            .values(updated_at=now, **lead_values)
-        )
-        instance = (
-            sa.update(FI)
-            .where(FI.c.id == item.instance_id)
-            .values(
-                lease_owner=None,
-                lease_expires_at=None,
-                **fdb.advance_values(item, now=now),
-            )
-        )
+        attempt = {
+            "status": SendStatus.SENT.value,
+            "provider_message_id": message_id,
+            "updated_at": now,
+            "lease_owner": None,
+            "lease_expires_at": None,
+        }
+        lead = fdb._lead_values(item, provider_id=provider_id, chat_id=chat_id)
+        if lead:
+            lead["updated_at"] = now
+        instance = {
+            "lease_owner": None,
+            "lease_expires_at": None,
+            **fdb.advance_values(item, now=now),
+        }
+        params = {"a_id": attempt_id, "l_id": item.lead_id, "i_id": item.instance_id}
+        for prefix, values in (("a_", attempt), ("l_", lead), ("i_", instance)):
+            params.update({prefix + k: v for k, v in values.items()})
+        keys = (tuple(attempt), tuple(lead), tuple(instance))
         with self._write() as conn:
-            if not self.pg:
-                conn.execute(attempt)
-                if lead_values:
-                    conn.execute(lead)
-                conn.execute(instance)
+            if self.pg:
+                conn.execute(_finish_statement(*keys), params)
                 return
-            ctes = [attempt.cte("attempt")]
-            if lead_values:
-                ctes.append(lead.cte("lead_ids"))
-            conn.execute(instance.add_cte(*ctes))
+            for name, prefix, columns in zip(
+                ("sa", "lead", "fi"), "ali", keys, strict=True
+            ):
+                if columns:
+                    conn.execute(_update_by_id(name, prefix + "_", columns), params)
+
+
+_TABLES = {"sa": SA, "lead": LEAD, "fi": FI}
+
+
+@functools.lru_cache(maxsize=64)
+def _update_by_id(table: str, prefix: str, columns: tuple[str, ...]) -> Any:
+    """``UPDATE <table> SET <columns> WHERE id``, bound by name, built once:
+    a statement reused keeps SQLAlchemy's cache key and compiled form."""
+    t = _TABLES[table]
+    values = {c: sa.bindparam(prefix + c, type_=t.c[c].type) for c in columns}
+    return sa.update(t).where(t.c.id == sa.bindparam(prefix + "id")).values(values)
+
+
+@functools.lru_cache(maxsize=64)
+def _finish_statement(
+    attempt: tuple[str, ...], lead: tuple[str, ...], instance: tuple[str, ...]
+) -> Any:
+    ctes = [_update_by_id("sa", "a_", attempt).cte("attempt")]
+    if lead:
+        ctes.append(_update_by_id("lead", "l_", lead).cte("lead_ids"))
+    return _update_by_id("fi", "i_", instance).add_cte(*ctes)
+
+
+_SENDING_COLUMNS = (
+    "workspace_id",
+    "step_position",
+    "channel",
+    "account_id",
+    "status",
+    "lease_owner",
+    "lease_expires_at",
+    "created_at",
+    "updated_at",
+)
+
+
+def _renew() -> Any:
+    return (
+        sa.update(FI)
+        .where(
+            FI.c.id == sa.bindparam("b_instance_id"),
+            FI.c.lease_owner == sa.bindparam("b_lease_owner"),
+            FI.c.status == InstanceStatus.ACTIVE.value,
+        )
+        .values(
+            lease_expires_at=sa.bindparam("b_until", type_=FI.c.lease_expires_at.type)
+        )
+    )
+
+
+def _bound(columns: tuple[str, ...]) -> list[Any]:
+    return [sa.bindparam("b_" + c, type_=SA.c[c].type) for c in columns]
+
+
+@functools.lru_cache(maxsize=2)
+def _sending_statements(pg: bool) -> tuple[Any, ...]:
+    """PostgreSQL: renew-and-insert in one statement; SQLite: the two."""
+    if not pg:
+        insert = sa.insert(SA).values(
+            dict(
+                zip(
+                    ("instance_id", *_SENDING_COLUMNS),
+                    _bound(("instance_id", *_SENDING_COLUMNS)),
+                    strict=True,
+                )
+            )
+        )
+        return (_renew(), insert.returning(SA.c.id))
+    renewed = _renew().returning(FI.c.id).cte("renewed")
+    rows = sa.select(renewed.c.id, *_bound(_SENDING_COLUMNS))
+    statement = (
+        sa.insert(SA)
+        .from_select(["instance_id", *_SENDING_COLUMNS], rows)
+        .returning(SA.c.id)
+    )
+    return (statement,)
 
 
 def _insert_sending(
     conn: Connection, item: StepItem, *, owner: str, now: datetime, until: datetime
 ) -> int | None:
     """Renew our claim and insert the ``sending`` row; None: not ours any more."""
-    renew = (
-        sa.update(FI)
-        .where(
-            FI.c.id == item.instance_id,
-            FI.c.lease_owner == owner,
-            FI.c.status == InstanceStatus.ACTIVE.value,
-        )
-        .values(lease_expires_at=until)
-    )
-    values: dict[str, Any] = {
-        "workspace_id": item.workspace_id,
-        "step_position": item.position,
-        "channel": item.channel,
-        "account_id": item.account_id,
-        "status": SendStatus.SENDING.value,
-        "lease_owner": owner,
-        "lease_expires_at": until,
-        "created_at": now,
-        "updated_at": now,
+    params: dict[str, Any] = {
+        "b_instance_id": item.instance_id,
+        "b_until": until,
+        "b_workspace_id": item.workspace_id,
+        "b_step_position": item.position,
+        "b_channel": item.channel,
+        "b_account_id": item.account_id,
+        "b_status": SendStatus.SENDING.value,
+        "b_lease_owner": owner,
+        "b_lease_expires_at": until,
+        "b_created_at": now,
+        "b_updated_at": now,
     }
-    if conn.dialect.name != "postgresql":
-        if int(conn.execute(renew).rowcount or 0) != 1:
-            return None
-        inserted = sa.insert(SA).values(instance_id=item.instance_id, **values)
-        return int(conn.execute(inserted.returning(SA.c.id)).scalar_one())
-    renewed = renew.returning(FI.c.id).cte("renewed")
-    rows = sa.select(
-        renewed.c.id,
-        *(sa.literal(v, type_=SA.c[k].type) for k, v in values.items()),
-    )
-    statement = (
-        sa.insert(SA)
-        .from_select(["instance_id", *values], rows)
-        .returning(SA.c.id)
-    )
-    found = conn.execute(statement).scalar_one_or_none()
+    statements = _sending_statements(conn.dialect.name == "postgresql")
+    renewed = len(statements) == 1 or conn.execute(statements[0], params).rowcount == 1
+    if not renewed:
+        return None
+    found = conn.execute(statements[-1], params).scalar_one_or_none()
     return None if found is None else int(found)
 
 
