@@ -13,7 +13,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -110,10 +110,17 @@ class RunContext:
             self.counts[key] += n
 
 
-def send_queue(ctx: RunContext, items: list[StepItem]) -> None:
-    """Send one account's steps in order; never raises (errors are counted)."""
+#: A claimed step and the lease owner (the batch) that claimed it.
+Claimed = tuple[str, StepItem]
+
+
+def send_queue(ctx: RunContext, account: str, items: Iterable[Claimed]) -> None:
+    """Send one account's steps in order; never raises (errors are counted).
+
+    ``items`` may grow while it is consumed (later batches of the same account).
+    """
     try:
-        with account_db(ctx.engine, items[0].account_id or "") as db:
+        with account_db(ctx.engine, account) as db:
             _send_all(ctx, db, items)
     except Exception:
         logger.exception(
@@ -123,12 +130,12 @@ def send_queue(ctx: RunContext, items: list[StepItem]) -> None:
         ctx.count("skipped")
 
 
-def _send_all(ctx: RunContext, db: AccountDb, items: list[StepItem]) -> None:
-    for item in items:
+def _send_all(ctx: RunContext, db: AccountDb, items: Iterable[Claimed]) -> None:
+    for owner, item in items:
         if ctx.abort.is_set():
             return
         try:
-            _one(ctx, db, item)
+            _one(ctx, db, owner, item)
         except ProviderError as exc:  # a config error: the run stops
             with ctx.lock:
                 ctx.config_error = ctx.config_error or exc
@@ -149,7 +156,7 @@ def _provider(item: StepItem) -> str:
     return "unipile" if item.is_linkedin else "ghl"
 
 
-def _one(ctx: RunContext, db: AccountDb, item: StepItem) -> None:
+def _one(ctx: RunContext, db: AccountDb, owner: str, item: StepItem) -> None:
     account = item.account_id
     if (_provider(item), item.workspace_id) in ctx.stopped or not account:
         ctx.count("skipped")
@@ -175,7 +182,7 @@ def _one(ctx: RunContext, db: AccountDb, item: StepItem) -> None:
         ctx.count("failed")
         return
     _space(ctx, account)
-    attempt_id = _begin(ctx, db, item, account)
+    attempt_id = _begin(ctx, db, owner, item, account)
     if attempt_id is not None:
         _call_and_finish(ctx, db, item, attempt_id)
 
@@ -206,12 +213,14 @@ def _space(ctx: RunContext, account: str) -> None:
         ctx.last_send[account] = ctx.clock()
 
 
-def _begin(ctx: RunContext, db: AccountDb, item: StepItem, account: str) -> int | None:
+def _begin(
+    ctx: RunContext, db: AccountDb, owner: str, item: StepItem, account: str
+) -> int | None:
     """Commit the ``sending`` row, or defer on the daily cap; None: no send."""
     now = ctx.now()
     until = now + timedelta(seconds=ctx.settings.lease_seconds)
     cap = fdb.daily_cap(ctx.settings, item.channel)
-    begun = db.begin(item, owner=ctx.owner, now=now, until=until, cap=cap)
+    begun = db.begin(item, owner=owner, now=now, until=until, cap=cap)
     if begun == "lost":
         ctx.count("skipped")
         return None

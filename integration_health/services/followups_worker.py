@@ -132,7 +132,11 @@ class AccountDb:
             "lease_expires_at": None,
             **fdb.advance_values(item, now=now),
         }
-        params = {"a_id": attempt_id, "l_id": item.lead_id, "i_id": item.instance_id}
+        params: dict[str, Any] = {
+            "a_id": attempt_id,
+            "l_id": item.lead_id,
+            "i_id": item.instance_id,
+        }
         for prefix, values in (("a_", attempt), ("l_", lead), ("i_", instance)):
             params.update({prefix + k: v for k, v in values.items()})
         keys = (tuple(attempt), tuple(lead), tuple(instance))
