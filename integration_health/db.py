@@ -22,6 +22,7 @@ from integration_health.errors import DatabaseError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PG_POOL_SIZE = 20
+PG_POOL_RECYCLE_SECONDS = 600
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -61,13 +62,15 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     # Keep every connection a concurrent job opens (``SEND_CONCURRENCY``
-    # workers and more): past ``pool_size`` each checkout reconnects.
+    # workers and more): past ``pool_size`` each checkout reconnects. No
+    # pre-ping (a round trip per checkout): connections are recycled instead,
+    # before a server or proxy idle timeout would have closed them.
     return create_engine(
         url,
         echo=echo,
         pool_size=PG_POOL_SIZE,
         max_overflow=PG_POOL_SIZE,
-        pool_pre_ping=True,
+        pool_recycle=PG_POOL_RECYCLE_SECONDS,
         connect_args={"connect_timeout": 10},
     )
 

@@ -381,6 +381,7 @@ def test_sending_statements_grow_by_a_small_constant_per_send(engine: Engine) ->
         return _count_statements(engine, lambda: _run(engine, FakeSender()))
 
     small, big = per_run(5, "ws"), per_run(25, "wb")
-    # Measured: 8 per send (sending: renew, cap count, insert (+ BEGIN on SQLite,
-    # advisory lock on PostgreSQL); outcome: attempt, lead, instance).
+    # Measured: 2 per send on PostgreSQL (the ``sending`` row with the claim
+    # renewal; the outcome); 8 on SQLite (BEGIN, renew, cap count, insert;
+    # BEGIN, attempt, lead, instance).
     assert (big - small) / 20 <= 9

@@ -19,9 +19,8 @@ import random
 import socket
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -34,12 +33,12 @@ from integration_health.db import session_scope
 from integration_health.errors import ConfigError
 from integration_health.models import utcnow
 from integration_health.services import followups_sql as fsql
+from integration_health.services.followups_dispatch import Dispatcher
 from integration_health.services.followups_plan import plan_due
 from integration_health.services.followups_send import (
     LinkedInSender,
     RunContext,
     SmsSender,
-    send_queue,
 )
 
 JOB = "followups-run"
@@ -196,31 +195,34 @@ def _batches(
     settings = ctx.settings
     started = ctx.clock()
     owner = ctx.owner
+    reported = 0
     with ThreadPoolExecutor(max_workers=settings.send_concurrency) as pool:
-        for number in range(1, 1 << 62):
-            if options.max_seconds is not None and (
-                ctx.clock() - started >= options.max_seconds
-            ):
-                return
-            size = settings.followup_batch_size
-            if options.limit is not None:
-                size = min(size, options.limit - summary.claimed)
-            if size <= 0 or ctx.abort.is_set():
-                return
-            ctx.owner = f"{owner}:b{number}"
-            items = _claim(ctx, summary, size, workspace_id)
-            if items is None:
-                return
-            senders.ensure(ctx, items)
-            queues: dict[tuple[bool, str], list[fsql.StepItem]] = defaultdict(list)
-            for item in items:
-                queues[(item.is_linkedin, item.account_id or "")].append(item)
-            futures = [pool.submit(send_queue, ctx, q) for q in queues.values()]
-            wait(futures)
-            for future in futures:
-                future.result()
-            if progress is not None:
-                progress(len(items))
+        dispatch = Dispatcher(ctx, pool)
+        try:
+            for number in range(1, 1 << 62):
+                if options.max_seconds is not None and (
+                    ctx.clock() - started >= options.max_seconds
+                ):
+                    return
+                size = settings.followup_batch_size
+                if options.limit is not None:
+                    size = min(size, options.limit - summary.claimed)
+                if size <= 0 or ctx.abort.is_set():
+                    return
+                ctx.owner = f"{owner}:b{number}"
+                items = _claim(ctx, summary, size, workspace_id)
+                if items is None:
+                    return
+                senders.ensure(ctx, items)
+                dispatch.add(ctx.owner, items)
+                dispatch.wait_for_room(settings.send_concurrency)
+                if progress is not None:
+                    progress(dispatch.done - reported)
+                    reported = dispatch.done
+        finally:
+            dispatch.drain()
+            if progress is not None and dispatch.done > reported:
+                progress(dispatch.done - reported)
 
 
 def _claim(

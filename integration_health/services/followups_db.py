@@ -135,6 +135,17 @@ def close_attempt(
     session.execute(sa.update(SA).where(SA.c.id == attempt_id).values(**values))
 
 
+def _lead_values(
+    item: StepItem, *, provider_id: str | None, chat_id: str | None
+) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if provider_id and provider_id != item.linkedin_provider_id:
+        values["linkedin_provider_id"] = provider_id
+    if chat_id and chat_id != item.linkedin_chat_id:
+        values["linkedin_chat_id"] = chat_id
+    return values
+
+
 def store_lead_ids(
     session: Session,
     item: StepItem,
@@ -143,11 +154,7 @@ def store_lead_ids(
     chat_id: str | None,
     now: datetime,
 ) -> None:
-    values: dict[str, Any] = {}
-    if provider_id and provider_id != item.linkedin_provider_id:
-        values["linkedin_provider_id"] = provider_id
-    if chat_id and chat_id != item.linkedin_chat_id:
-        values["linkedin_chat_id"] = chat_id
+    values = _lead_values(item, provider_id=provider_id, chat_id=chat_id)
     if values:
         session.execute(
             sa.update(LEAD)
@@ -171,38 +178,30 @@ def release(session: Session, item: StepItem) -> None:
 
 def advance(session: Session, item: StepItem, *, now: datetime) -> None:
     """The step is done: move to the next step, or complete the instance."""
-    common = {
+    _instance(session, item, advance_values(item, now=now))
+
+
+def advance_values(item: StepItem, *, now: datetime) -> dict[str, Any]:
+    values: dict[str, Any] = {
         "step_attempts": 0,
         "deferred_reason": None,
         "last_error_category": None,
         "last_error_code": None,
         "updated_at": now,
+        "current_step": item.position + 1,
     }
     nxt = item.next_step
     if nxt is None:
-        _instance(
-            session,
-            item,
-            {
-                **common,
-                "current_step": item.position + 1,
-                "current_channel": None,
-                "next_run_at": None,
-                "status": InstanceStatus.COMPLETED.value,
-                "completed_at": now,
-            },
-        )
-        return
-    _instance(
-        session,
-        item,
-        {
-            **common,
-            "current_step": item.position + 1,
-            "current_channel": nxt.channel,
-            "next_run_at": now + timedelta(hours=nxt.delay_hours),
-        },
-    )
+        return values | {
+            "current_channel": None,
+            "next_run_at": None,
+            "status": InstanceStatus.COMPLETED.value,
+            "completed_at": now,
+        }
+    return values | {
+        "current_channel": nxt.channel,
+        "next_run_at": now + timedelta(hours=nxt.delay_hours),
+    }
 
 
 def defer(

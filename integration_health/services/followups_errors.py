@@ -8,6 +8,8 @@ and this module turns the kind into the instance's next state.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +45,13 @@ DEFAULT_THROTTLE = timedelta(hours=1)
 
 
 def handle_failure(
-    ctx: RunContext, item: StepItem, attempt_id: int, exc: ProviderError, *, during: str
+    ctx: RunContext,
+    item: StepItem,
+    attempt_id: int,
+    exc: ProviderError,
+    *,
+    during: str,
+    scope: Callable[[], AbstractContextManager[Session]] | None = None,
 ) -> None:
     """Close the attempt and move the instance by the failure's kind.
 
@@ -58,7 +66,7 @@ def handle_failure(
         isinstance(exc, ProviderConfigError) or exc.category == Category.CONFIG_ERROR
     )
     ambiguous = during == "send" and exc.category == Category.NETWORK_TIMEOUT
-    with session_scope(ctx.engine) as session:
+    with (scope or (lambda: session_scope(ctx.engine)))() as session:
         if ambiguous:
             fdb.close_attempt(
                 session, attempt_id, status=SendStatus.UNKNOWN, now=now, error=exc

@@ -13,7 +13,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -21,11 +21,11 @@ from typing import Any, Protocol
 from sqlalchemy.engine import Engine
 
 from integration_health.config import Settings
-from integration_health.db import session_scope
 from integration_health.errors import Category, ProviderError
-from integration_health.models import Channel, SendStatus
+from integration_health.models import Channel
 from integration_health.services import followups_db as fdb
 from integration_health.services.followups_sql import StepItem
+from integration_health.services.followups_worker import AccountDb, account_db
 
 logger = logging.getLogger(__name__)
 
@@ -110,13 +110,32 @@ class RunContext:
             self.counts[key] += n
 
 
-def send_queue(ctx: RunContext, items: list[StepItem]) -> None:
-    """Send one account's steps in order; never raises (errors are counted)."""
-    for item in items:
+#: A claimed step and the lease owner (the batch) that claimed it.
+Claimed = tuple[str, StepItem]
+
+
+def send_queue(ctx: RunContext, account: str, items: Iterable[Claimed]) -> None:
+    """Send one account's steps in order; never raises (errors are counted).
+
+    ``items`` may grow while it is consumed (later batches of the same account).
+    """
+    try:
+        with account_db(ctx.engine, account) as db:
+            _send_all(ctx, db, items)
+    except Exception:
+        logger.exception(
+            "follow-up account worker crashed",
+            extra={"action": "followups.worker.crashed"},
+        )
+        ctx.count("skipped")
+
+
+def _send_all(ctx: RunContext, db: AccountDb, items: Iterable[Claimed]) -> None:
+    for owner, item in items:
         if ctx.abort.is_set():
             return
         try:
-            _one(ctx, item)
+            _one(ctx, db, owner, item)
         except ProviderError as exc:  # a config error: the run stops
             with ctx.lock:
                 ctx.config_error = ctx.config_error or exc
@@ -137,7 +156,7 @@ def _provider(item: StepItem) -> str:
     return "unipile" if item.is_linkedin else "ghl"
 
 
-def _one(ctx: RunContext, item: StepItem) -> None:
+def _one(ctx: RunContext, db: AccountDb, owner: str, item: StepItem) -> None:
     account = item.account_id
     if (_provider(item), item.workspace_id) in ctx.stopped or not account:
         ctx.count("skipped")
@@ -146,13 +165,13 @@ def _one(ctx: RunContext, item: StepItem) -> None:
     held = ctx.throttled.get(account) or ctx.capped.get((account, item.channel))
     if held is not None:
         reason = "account_throttled" if account in ctx.throttled else "daily_cap"
-        with session_scope(ctx.engine) as session:
+        with db.session() as session:
             fdb.defer(session, item, until=held, reason=reason, now=now)
         ctx.count(f"deferred:{reason}")
         return
     problem = _invalid(item)
     if problem is not None:
-        with session_scope(ctx.engine) as session:
+        with db.session() as session:
             fdb.fail(
                 session,
                 item,
@@ -163,9 +182,9 @@ def _one(ctx: RunContext, item: StepItem) -> None:
         ctx.count("failed")
         return
     _space(ctx, account)
-    attempt_id = _begin(ctx, item, account)
+    attempt_id = _begin(ctx, db, owner, item, account)
     if attempt_id is not None:
-        _call_and_finish(ctx, item, attempt_id)
+        _call_and_finish(ctx, db, item, attempt_id)
 
 
 def _invalid(item: StepItem) -> str | None:
@@ -194,28 +213,24 @@ def _space(ctx: RunContext, account: str) -> None:
         ctx.last_send[account] = ctx.clock()
 
 
-def _begin(ctx: RunContext, item: StepItem, account: str) -> int | None:
+def _begin(
+    ctx: RunContext, db: AccountDb, owner: str, item: StepItem, account: str
+) -> int | None:
     """Commit the ``sending`` row, or defer on the daily cap; None: no send."""
     now = ctx.now()
     until = now + timedelta(seconds=ctx.settings.lease_seconds)
     cap = fdb.daily_cap(ctx.settings, item.channel)
-    with session_scope(ctx.engine, immediate=True) as session:
-        if cap is not None:
-            fdb.lock_account(session, account)
-        if not fdb.renew_claim(session, item, owner=ctx.owner, until=until):
-            ctx.count("skipped")
-            return None
-        if (
-            cap is not None
-            and fdb.sends_today(session, account, item.channel, now) >= cap
-        ):
-            opens = fdb.next_utc_day(now)
-            fdb.defer(session, item, until=opens, reason="daily_cap", now=now)
-            with ctx.lock:
-                ctx.capped[(account, item.channel)] = opens
-            ctx.count("deferred:daily_cap")
-            return None
-        return fdb.insert_sending(session, item, owner=ctx.owner, now=now, until=until)
+    begun = db.begin(item, owner=owner, now=now, until=until, cap=cap)
+    if begun == "lost":
+        ctx.count("skipped")
+        return None
+    if begun == "daily_cap":
+        with ctx.lock:
+            ctx.capped[(account, item.channel)] = fdb.next_utc_day(now)
+        ctx.count("deferred:daily_cap")
+        return None
+    assert isinstance(begun, int)
+    return begun
 
 
 @dataclass
@@ -225,7 +240,9 @@ class _Sent:
     chat_id: str | None = None
 
 
-def _call_and_finish(ctx: RunContext, item: StepItem, attempt_id: int) -> None:
+def _call_and_finish(
+    ctx: RunContext, db: AccountDb, item: StepItem, attempt_id: int
+) -> None:
     stage = "lookup"
     try:
         if item.is_linkedin:
@@ -237,28 +254,28 @@ def _call_and_finish(ctx: RunContext, item: StepItem, attempt_id: int) -> None:
         from integration_health.services.followups_errors import handle_failure
 
         handle_failure(
-            ctx, item, attempt_id, exc, during=getattr(exc, "_fu_stage", stage)
+            ctx,
+            item,
+            attempt_id,
+            exc,
+            during=getattr(exc, "_fu_stage", stage),
+            scope=db.session,
         )
         return
     now = ctx.now()
-    with session_scope(ctx.engine) as session:
-        fdb.relaxed_commit(session)
-        fdb.close_attempt(
-            session,
-            attempt_id,
-            status=SendStatus.SENT,
-            now=now,
-            message_id=sent.message_id,
-        )
-        fdb.store_lead_ids(
-            session, item, provider_id=sent.provider_id, chat_id=sent.chat_id, now=now
-        )
-        fdb.advance(session, item, now=now)
-        _record_ok(ctx, session, item, now)
+    db.finish_sent(
+        item,
+        attempt_id,
+        message_id=sent.message_id,
+        provider_id=sent.provider_id,
+        chat_id=sent.chat_id,
+        now=now,
+    )
+    _record_ok(ctx, db, item, now)
     ctx.count("sent")
 
 
-def _record_ok(ctx: RunContext, session: Any, item: StepItem, now: datetime) -> None:
+def _record_ok(ctx: RunContext, db: AccountDb, item: StepItem, now: datetime) -> None:
     """One OK observation per workspace and provider per run (heals, resumes)."""
     from integration_health.services.followups_errors import record_ok
 
@@ -267,7 +284,8 @@ def _record_ok(ctx: RunContext, session: Any, item: StepItem, now: datetime) -> 
         if key in ctx.healthy:
             return
         ctx.healthy.add(key)
-    record_ok(ctx, session, item, now)
+    with db.session() as session:
+        record_ok(ctx, session, item, now)
 
 
 def _tag(exc: ProviderError, stage: str) -> ProviderError:
