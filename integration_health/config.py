@@ -423,9 +423,20 @@ class Settings:
             if var.secret:
                 shown = "(set)" if value else "(not set)"
             else:
-                shown = "" if value is None else str(value)
+                shown = "" if value is None else mask_url_password(str(value))
             rows.append((var.env, shown, self.sources.get(var.env, "default")))
         return rows
+
+
+def mask_url_password(value: str) -> str:
+    """``scheme://user:***@host/...`` for a URL with a password; else as is."""
+    if "://" not in value:
+        return value
+    parts = urlsplit(value)
+    if parts.password is None:
+        return value
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -480,6 +491,8 @@ def load_settings(
             ) from None
         if var.secret:
             register_secret(parsed)
+        elif isinstance(parsed, str) and "://" in parsed:
+            register_secret(urlsplit(parsed).password)
         values[var.attr] = parsed
         sources[var.env] = source
     return Settings(**values, sources=sources)

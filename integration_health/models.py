@@ -22,6 +22,19 @@ import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+# Re-exported: callers name them with the tables.
+from integration_health.states import HealthStatus as HealthStatus
+from integration_health.states import Provider as Provider
+
+#: Names for constraints declared without one, so that later migrations can
+#: drop or alter them by name on SQLite (batch mode) and PostgreSQL alike.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -73,17 +86,6 @@ def _created() -> Any:
 def _check(column: str, enum: type[StrEnum], name: str) -> sa.CheckConstraint:
     values = ", ".join(f"'{member.value}'" for member in enum)
     return sa.CheckConstraint(f"{column} IN ({values})", name=name)
-
-
-class Provider(StrEnum):
-    UNIPILE = "unipile"
-    GHL = "ghl"
-
-
-class HealthStatus(StrEnum):
-    OK = "OK"
-    DEGRADED = "DEGRADED"
-    DISCONNECTED = "DISCONNECTED"
 
 
 class Channel(StrEnum):

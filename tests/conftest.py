@@ -2,8 +2,9 @@
 
 PostgreSQL tests run when ``TEST_DATABASE_URL`` names a PostgreSQL database
 (``.ci/run`` creates a throwaway one); without it they skip with that reason.
-Each test gets an empty schema: SQLite a new file, PostgreSQL every table
-dropped and created again.
+Each test gets an empty database whose schema the real migrations built:
+SQLite a new migrated file, PostgreSQL migrated once per session and its
+tables truncated before each test.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlmodel import SQLModel
 import integration_health.models  # noqa: F401  (registers the tables)
 from integration_health.config import Settings, load_settings
 from integration_health.db import make_engine
+from integration_health.migrate import upgrade
 
 pytest_plugins = ["tests.sandbox_fixtures"]
 
@@ -40,7 +42,7 @@ def sqlite_url(tmp_path: Path) -> str:
 @pytest.fixture
 def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
     engine = make_engine(sqlite_url)
-    SQLModel.metadata.create_all(engine)
+    upgrade(engine)
     yield engine
     engine.dispose()
 
@@ -55,13 +57,27 @@ def pg_url() -> str:
     return url
 
 
+_PG_MIGRATED: set[str] = set()
+
+
 @pytest.fixture
 def pg_engine(pg_url: str) -> Iterator[Engine]:
+    """PostgreSQL migrated once per test session, then emptied per test.
+
+    Tests must not change the schema of ``public``; a test that needs its
+    own schema uses a separate one (see ``tests/test_migrations.py``).
+    """
     engine = make_engine(pg_url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
-        conn.exec_driver_sql("CREATE SCHEMA public")
-    SQLModel.metadata.create_all(engine)
+    if pg_url not in _PG_MIGRATED:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
+            conn.exec_driver_sql("CREATE SCHEMA public")
+        upgrade(engine)
+        _PG_MIGRATED.add(pg_url)
+    else:
+        tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
     yield engine
     engine.dispose()
 

@@ -81,13 +81,19 @@ def root(
 def _register() -> None:
     """Attach every command group (each module imports only light things)."""
     from integration_health.cli import db as db_cli
+    from integration_health.cli import flags as flags_cli
+    from integration_health.cli import importing as import_cli
     from integration_health.cli import notify as notify_cli
-
-    app.add_typer(db_cli.app, name="db")
-    app.add_typer(notify_cli.app, name="notify")
-
     from integration_health.cli import sandbox as sandbox_cli
+    from integration_health.cli import status as status_cli
+    from integration_health.cli import verify as verify_cli
 
+    app.command("flags")(flags_cli.flags)
+    app.command("status")(status_cli.status)
+    app.command("verify")(verify_cli.verify)
+    app.add_typer(db_cli.app, name="db")
+    app.add_typer(import_cli.app, name="import")
+    app.add_typer(notify_cli.app, name="notify")
     app.add_typer(sandbox_cli.app, name="sandbox")
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from integration_health.config import Settings
+    from integration_health.services.runs import RunHandle
 
 LOGGER_NAME = "integration_health"
 
@@ -33,6 +35,7 @@ class AppState:
     log_format: str = "text"
     _settings: Settings | None = field(default=None, repr=False)
     _engine: Engine | None = field(default=None, repr=False)
+    _schema_checked: bool = field(default=False, repr=False)
 
     def settings(self) -> Settings:
         if self._settings is None:
@@ -44,14 +47,23 @@ class AppState:
             self._settings = load_settings(self.env_file, overrides=overrides)
         return self._settings
 
-    def engine(self) -> Engine:
-        """The database engine, checked to be reachable (exit 2 otherwise)."""
+    def engine(self, *, require_schema: bool = True) -> Engine:
+        """The database engine, checked to be reachable (exit 2 otherwise).
+
+        Unless ``require_schema`` is False (the ``db`` commands), the schema
+        must also be at head, so that no job runs on a half-migrated database.
+        """
         if self._engine is None:
             from integration_health.db import check_connection, make_engine
 
             engine = make_engine(self.settings().database_url)
             check_connection(engine)
             self._engine = engine
+        if require_schema and not self._schema_checked:
+            from integration_health.migrate import require_schema as check_schema
+
+            check_schema(self._engine)
+            self._schema_checked = True
         return self._engine
 
 
@@ -139,3 +151,52 @@ def flush_after_job(state: AppState, *, no_notify: bool) -> None:
 def echo_err(message: str) -> None:
     """A line for people, on stderr (stdout is for data)."""
     typer.echo(message, err=True)
+
+
+def wait_option() -> Any:
+    """The ``--wait`` option every state-changing command offers."""
+    return typer.Option(
+        False,
+        "--wait",
+        help="If another run of this job is in progress, wait for it "
+        "(up to 5 minutes) instead of exiting.",
+    )
+
+
+def run_job(
+    ctx: typer.Context,
+    job: str,
+    body: Callable[[RunHandle], int],
+    *,
+    wait: bool = False,
+    wait_seconds: float = 300,
+) -> NoReturn:
+    """Run ``body`` under ``job``'s run lock, record the run, exit with its code.
+
+    A second run of the same job prints one line and exits 0 (design section
+    7); with ``wait`` it waits, and exits 1 if the other run outlasts the
+    wait. ``body`` fills ``handle.counts`` and returns the exit code.
+    """
+    from integration_health.services.runs import job_run
+
+    engine = get_state(ctx).engine()
+    with job_run(engine, job, wait=wait, wait_seconds=wait_seconds) as handle:
+        if handle.acquired:
+            handle.set_exit_code(_call_body(body, handle))
+    if not handle.acquired:
+        if wait:
+            echo_err(
+                f"another {job} run is still in progress after waiting "
+                f"{wait_seconds:g}s; exiting"
+            )
+            raise typer.Exit(1)
+        echo_err(f"another {job} run is in progress; exiting")
+        raise typer.Exit(0)
+    raise typer.Exit(handle.exit_code)
+
+
+def _call_body(body: Callable[[RunHandle], int], handle: RunHandle) -> int:
+    try:
+        return body(handle)
+    except typer.Exit as exc:  # a body that exits on its own still gets recorded
+        return exc.exit_code

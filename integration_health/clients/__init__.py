@@ -1,0 +1,1 @@
+"""HTTP clients of the outside APIs: typed results in, classified errors out."""

@@ -1,0 +1,163 @@
+"""Migrations: from empty to head on both databases, matching models.py."""
+
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import SQLModel
+
+from integration_health import migrate
+from integration_health.cli.common import AppState
+from integration_health.db import make_engine
+from integration_health.errors import ConfigError
+from tests.conftest import REPO_ROOT, run_cli
+
+
+@pytest.fixture
+def pg_empty(pg_url: str) -> Iterator[Engine]:
+    """An empty PostgreSQL schema of its own (``public`` stays untouched)."""
+    schema = f"mig_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(pg_url)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    url = make_url(pg_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    engine = make_engine(url.render_as_string(hide_password=False))
+    yield engine
+    engine.dispose()
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    if request.param == "postgres":
+        yield request.getfixturevalue("pg_empty")
+        return
+    engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    yield engine
+    engine.dispose()
+
+
+def _tables(engine: Engine) -> set[str]:
+    return set(inspect(engine).get_table_names()) - {"alembic_version"}
+
+
+def test_upgrade_brings_an_empty_database_to_head(empty_engine: Engine) -> None:
+    assert migrate.current_revision(empty_engine) is None
+
+    migrate.upgrade(empty_engine)
+
+    assert migrate.current_revision(empty_engine) == migrate.head_revision()
+    assert _tables(empty_engine) == set(SQLModel.metadata.tables)
+
+
+def test_upgrade_twice_changes_nothing(empty_engine: Engine) -> None:
+    migrate.upgrade(empty_engine)
+    migrate.upgrade(empty_engine)
+
+    assert migrate.current_revision(empty_engine) == migrate.head_revision()
+
+
+def test_migrated_schema_matches_the_models(empty_engine: Engine) -> None:
+    migrate.upgrade(empty_engine)
+
+    with empty_engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, SQLModel.metadata) == []
+
+
+def test_downgrade_to_base_and_upgrade_again(empty_engine: Engine) -> None:
+    migrate.upgrade(empty_engine)
+    config = migrate.alembic_config()
+    with empty_engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "base")
+    assert _tables(empty_engine) == set()
+
+    migrate.upgrade(empty_engine)
+    assert _tables(empty_engine) == set(SQLModel.metadata.tables)
+
+
+def test_migrations_use_only_plain_sqlalchemy_types() -> None:
+    for script in (migrate.MIGRATIONS_DIR / "versions").glob("*.py"):
+        text = script.read_text()
+        assert "UTCDateTime" not in text, script.name
+        assert "sqlmodel" not in text, script.name
+    initial = (migrate.MIGRATIONS_DIR / "versions" / "0001_initial.py").read_text()
+    assert "sa.DateTime(timezone=True)" in initial
+
+
+def test_require_schema_names_both_revisions_and_the_fix(
+    empty_engine: Engine,
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        migrate.require_schema(empty_engine)
+
+    assert caught.value.message == (
+        f"database schema is at (empty), expected {migrate.head_revision()}; "
+        "run: integration-health db upgrade"
+    )
+
+
+def test_require_schema_passes_at_head(empty_engine: Engine) -> None:
+    migrate.upgrade(empty_engine)
+    migrate.require_schema(empty_engine)
+
+
+def test_engine_of_a_command_refuses_an_unmigrated_database(tmp_path: Path) -> None:
+    state = AppState(database_url=f"sqlite:///{tmp_path / 'x.db'}")
+
+    with pytest.raises(ConfigError, match="run: integration-health db upgrade"):
+        state.engine()
+    state.engine(require_schema=False)  # db commands still get it
+
+
+def test_package_data_ships_every_migration_file() -> None:
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["integration_health"]
+    package = REPO_ROOT / "integration_health"
+    files = [
+        p.relative_to(package).as_posix()
+        for p in migrate.MIGRATIONS_DIR.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    ]
+    assert "migrations/env.py" in files
+    unshipped = [f for f in files if not any(fnmatch.fnmatch(f, p) for p in patterns)]
+    assert unshipped == []
+
+
+def test_cli_db_upgrade_reports_from_and_to(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+    head = migrate.head_revision()
+
+    first = run_cli("db", "upgrade", env=env, cwd=tmp_path)
+    again = run_cli("db", "upgrade", env=env, cwd=tmp_path)
+
+    assert (first.returncode, first.stdout) == (0, "")
+    assert first.stderr == f"database schema upgraded from (empty) to {head}\n"
+    assert again.stderr == f"database schema already at {head} (head)\n"
+
+
+def test_cli_db_current_says_whether_it_is_head(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+    head = migrate.head_revision()
+
+    empty = run_cli("db", "current", env=env, cwd=tmp_path)
+    run_cli("db", "upgrade", env=env, cwd=tmp_path)
+    current = run_cli("db", "current", env=env, cwd=tmp_path)
+
+    assert empty.returncode == 1
+    assert empty.stdout == f"(empty database) (head is {head})\n"
+    assert "integration-health db upgrade" in empty.stderr
+    assert (current.returncode, current.stdout) == (0, f"{head} (head)\n")
