@@ -67,7 +67,7 @@ def has_contact(i: int) -> bool:
     return i == 0
 
 
-def scenario() -> dict[str, Any]:
+def scenario(leads: int = LEADS_PER_WORKSPACE) -> dict[str, Any]:
     """A sandbox scenario matching :func:`seed`: accounts, profiles, contacts."""
     accounts, profiles, locations = [], {}, {}
     contacts, conversations, messages = [], [], {}
@@ -87,7 +87,7 @@ def scenario() -> dict[str, Any]:
             "wrong_location_tokens": [],
             "allow_duplicates": True,
         }
-        for i in range(LEADS_PER_WORKSPACE):
+        for i in range(leads):
             profiles[lead_slug(w, i)] = {
                 "provider_id": f"ACoA{w}x{i}",
                 "public_identifier": lead_slug(w, i),
