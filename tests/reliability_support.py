@@ -434,7 +434,7 @@ def assert_clean(result: Any, allowed: Iterable[int] = (0, 1, 2)) -> None:
     """The promises every run keeps: a documented exit code, no traceback."""
     stderr = result.stderr or ""
     assert "Traceback" not in stderr, stderr
-    assert "unexpected" not in stderr, stderr
+    assert "error: unexpected " not in stderr, stderr
     assert result.returncode in set(allowed), (result.returncode, stderr[-2000:])
 
 
