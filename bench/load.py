@@ -44,7 +44,7 @@ def main() -> None:
                          LINKEDIN_DAILY_MESSAGES="1000000")  # fmt: skip
         for args in CYCLE:
             start = time.monotonic()
-            result = rs.run_cli_fast(*args, env=env)
+            result = rs.run_cli_fast(*args, env=env, timeout=3600)
             print(f"{' '.join(args)}_seconds={time.monotonic() - start:.1f} "
                   f"exit={result.returncode}")
         start = time.monotonic()

@@ -391,13 +391,15 @@ def child_env(env: Mapping[str, str] | None) -> dict[str, str]:
     return base
 
 
-def run_cli_fast(*args: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli_fast(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "integration_health", *args],
         env=child_env(env),
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
         check=False,
         cwd="/tmp",
     )
