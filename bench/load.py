@@ -45,12 +45,16 @@ def main() -> None:
         for args in CYCLE:
             start = time.monotonic()
             result = rs.run_cli_fast(*args, env=env, timeout=3600)
-            print(f"{' '.join(args)}_seconds={time.monotonic() - start:.1f} "
-                  f"exit={result.returncode}")
+            print(
+                f"{' '.join(args)}_seconds={time.monotonic() - start:.1f} "
+                f"exit={result.returncode}"
+            )
         start = time.monotonic()
         result = rs.run_cli_fast("status", "--format", "json", env=env)
-        print(f"status_seconds={time.monotonic() - start:.2f} (target < 1.0) "
-              f"exit={result.returncode}")
+        print(
+            f"status_seconds={time.monotonic() - start:.2f} (target < 1.0) "
+            f"exit={result.returncode}"
+        )
 
 
 if __name__ == "__main__":

@@ -275,7 +275,11 @@ def _lead(ws_id: int, w: int, i: int, now: Any) -> dict[str, Any]:
 
 def _insert(conn: sa.Connection, model: type[SQLModel], **values: Any) -> int:
     table = model.__table__  # type: ignore[attr-defined]
-    return int(conn.execute(sa.insert(table).values(**values).returning(table.c.id)).scalar_one())
+    return int(
+        conn.execute(
+            sa.insert(table).values(**values).returning(table.c.id)
+        ).scalar_one()
+    )
 
 
 COUNTED = (
@@ -357,7 +361,12 @@ JOBS: dict[str, Job] = {
             (r"^/api/v1/(users|chats)", r"^/conversations/messages"),
         ),
         Job("notify flush", ("notify", "flush"), "notify", (r"^/slack/",)),
-        Job("verify", ("verify", "--since", "2h"), "verify", (r"^/webhook", r"^/api/v1/accounts")),
+        Job(
+            "verify",
+            ("verify", "--since", "2h"),
+            "verify",
+            (r"^/webhook", r"^/api/v1/accounts"),
+        ),
     )
 }
 
@@ -405,7 +414,9 @@ def run_cli_fast(
     )
 
 
-def start_cli(*args: str, env: Mapping[str, str], cwd: Path | None = None) -> subprocess.Popen[str]:
+def start_cli(
+    *args: str, env: Mapping[str, str], cwd: Path | None = None
+) -> subprocess.Popen[str]:
     """Start the CLI without waiting (to kill it, or to race it)."""
     return subprocess.Popen(
         [sys.executable, "-m", "integration_health", *args],

@@ -95,7 +95,9 @@ def test_ghl_repair_every_lead_written_once(
     missing = rs.WORKSPACES * sum(1 for i in range(LEADS) if not rs.has_contact(i))
     assert sum(writes.values()) == missing, writes
     assert set(writes.values()) == {1}, f"written twice: {writes}"
-    ids = rs.column_values(engine, "SELECT count(*) FROM lead WHERE ghl_contact_id IS NULL")
+    ids = rs.column_values(
+        engine, "SELECT count(*) FROM lead WHERE ghl_contact_id IS NULL"
+    )
     assert ids == [0]
 
 

@@ -113,9 +113,9 @@ files = st.one_of(
     st.binary(max_size=300),
     st.just(b""),
     st.lists(st.lists(csv_cell, max_size=9), max_size=5).map(
-        lambda rows: (
-            HEADER + "\n" + "\n".join(",".join(r) for r in rows)
-        ).encode("utf-8")
+        lambda rows: (HEADER + "\n" + "\n".join(",".join(r) for r in rows)).encode(
+            "utf-8"
+        )
     ),
     st.sampled_from(
         [

@@ -154,9 +154,13 @@ def test_no_secret_or_personal_data_escapes(tmp_path: Path) -> None:
         sb.clear_faults()
         prom = tmp_path / "metrics.prom"
         run("status", "status", "--format", "json")
-        rs.run_cli_fast("status", "--format", "prometheus", "--output", str(prom), env=env)
+        rs.run_cli_fast(
+            "status", "--format", "prometheus", "--output", str(prom), env=env
+        )
         junit = tmp_path / "verify.xml"
-        rs.run_cli_fast("verify", *rs.verify_args(tmp_path), "--junit", str(junit), env=env)
+        rs.run_cli_fast(
+            "verify", *rs.verify_args(tmp_path), "--junit", str(junit), env=env
+        )
         run("bad key", "unipile", "check", UNIPILE_API_KEY=rs.UNIPILE_KEY + "x")
         slack = {f"slack body {k}": r.body.decode("utf-8", "replace")
                  for k, r in enumerate(sb.requests("/slack/"))}  # fmt: skip
