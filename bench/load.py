@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from integration_health.sandbox import Sandbox  # noqa: E402
-from tests import reliability_support as rs  # noqa: E402
+from integration_health.sandbox import Sandbox
+from tests import reliability_support as rs
 
 CYCLE = [("unipile", "check"), ("ghl", "repair"), ("ghl", "sync-sms"),
          ("followups", "run"), ("notify", "flush")]  # fmt: skip
