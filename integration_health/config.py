@@ -295,6 +295,14 @@ VARIABLES: tuple[Variable, ...] = (
         group="repair",
     ),
     Variable(
+        "REPAIR_CONCURRENCY",
+        "repair_concurrency",
+        _positive_int,
+        "4",
+        "workspaces repaired or synced at once (one worker per GHL location)",
+        group="repair",
+    ),
+    Variable(
         "LEASE_SECONDS",
         "lease_seconds",
         _positive_float,
@@ -402,6 +410,7 @@ class Settings:
     repair_max_attempts: int = 8
     repair_backoff_base_seconds: float = 60.0
     repair_backoff_cap_seconds: float = 21600.0
+    repair_concurrency: int = 4
     lease_seconds: float = 300.0
     followup_max_step_attempts: int = 5
     followup_batch_size: int = 200

@@ -20,6 +20,7 @@ from sqlmodel import Session, create_engine
 from integration_health.errors import DatabaseError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+PG_POOL_SIZE = 20
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -58,12 +59,22 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
+    # Keep every connection a concurrent job opens (``SEND_CONCURRENCY``
+    # workers and more): past ``pool_size`` each checkout reconnects.
     return create_engine(
         url,
         echo=echo,
+        pool_size=PG_POOL_SIZE,
+        max_overflow=PG_POOL_SIZE,
         pool_pre_ping=True,
         connect_args={"connect_timeout": 10},
     )
+
+
+def rowcount(result: Any) -> int:
+    """Rows touched by an UPDATE/INSERT/DELETE result (0 when unknown)."""
+    count = getattr(result, "rowcount", 0)
+    return int(count) if count and count > 0 else 0
 
 
 def check_connection(engine: Engine) -> None:

@@ -195,6 +195,8 @@ class Lead(SQLModel, table=True):
     #: Set by SMS sync when a lead has SMS history but no way to repair it.
     ghl_needs_repair_at: datetime | None = _dt()
     ghl_needs_repair_reason: str | None = Field(default=None, max_length=300)
+    #: Last successful SMS sync of this lead; the least recent go first.
+    sms_synced_at: datetime | None = _dt()
     created_at: datetime = _created()
     updated_at: datetime = _created()
 

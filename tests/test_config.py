@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from integration_health.config import VARIABLES, env_example
+from integration_health.config import VARIABLES, env_example, settings_field_names
 from tests.conftest import REPO_ROOT, run_cli
 
 
@@ -114,3 +114,7 @@ def test_readme_configuration_table_lists_every_variable() -> None:
         "README's configuration table is out of date; replace it with:\n"
         + _readme_config_table()
     )
+
+
+def test_every_setting_has_exactly_one_variable() -> None:
+    assert settings_field_names() == {var.attr for var in VARIABLES}

@@ -249,7 +249,7 @@ def test_cli_without_webhook_leaves_notices_queued(
     engine: Engine, workspaces: list[int], db_url: str
 ) -> None:
     put(engine, "k1", "hello", workspaces[0])
-    result = run_cli("notify", "flush", env={"DATABASE_URL": db_url})
+    result = run_cli("--no-quiet", "notify", "flush", env={"DATABASE_URL": db_url})
     assert result.returncode == 0, result.stderr
     assert (
         result.stderr.strip() == "SLACK_WEBHOOK_URL is not set: 1 notices stay queued"
@@ -310,10 +310,12 @@ def test_cli_flush_posts_to_slack_once(
     url, handler = slack_server
     put(engine, "k1", "hello", workspaces[0])
     env = {"DATABASE_URL": db_url, "SLACK_WEBHOOK_URL": url}
-    first = run_cli("notify", "flush", env=env)
+    first = run_cli("--no-quiet", "notify", "flush", env=env)
     second = run_cli("notify", "flush", env=env)
     assert (first.returncode, second.returncode) == (0, 0), first.stderr
-    assert first.stdout.strip() == "sent 1, retried 0, failed 0, pending 0"
+    assert first.stderr.strip() == (
+        "notify flush: sent 1, retried 0, failed 0, pending 0"
+    )
     assert len(handler.bodies) == 1
     assert b"hello" in handler.bodies[0]
 
@@ -332,3 +334,23 @@ def test_cli_flush_exits_1_when_slack_refuses_for_good(
     )
     assert result.returncode == 1, result.stderr
     assert stored(engine)[0].status == "failed"
+
+
+def test_cli_flush_records_a_job_run(
+    engine: Engine,
+    workspaces: list[int],
+    db_url: str,
+    slack_server: tuple[str, type[_SlackHandler]],
+) -> None:
+    from sqlmodel import Session, select
+
+    from integration_health.models import JobRun
+
+    url, _ = slack_server
+    put(engine, "k1", "hello", workspaces[0])
+    run_cli("notify", "flush", env={"DATABASE_URL": db_url, "SLACK_WEBHOOK_URL": url})
+
+    with Session(engine) as session:
+        runs = session.exec(select(JobRun.job, JobRun.status, JobRun.counts)).all()
+    assert [(job, status) for job, status, _ in runs] == [("notify-flush", "succeeded")]
+    assert '"sent": 1' in runs[0][2]

@@ -21,7 +21,13 @@ def _fresh_jobs(engine: Engine, minutes: float = 2) -> None:
     with session_scope(engine) as session:
         for job in DEFAULT_INTERVALS:
             session.add(
-                JobRun(job=job, status="succeeded", started_at=at, finished_at=at)
+                JobRun(
+                    job=job,
+                    status="succeeded",
+                    exit_code=0,
+                    started_at=at,
+                    finished_at=at,
+                )
             )
 
 

@@ -199,11 +199,20 @@ def test_no_unipile_health_at_all_is_inconclusive(engine: Engine) -> None:
     assert result.outcome is Outcome.INCONCLUSIVE
 
 
-def _runs(engine: Engine, ages: dict[str, float], status: str = "succeeded") -> None:
+def _runs(engine: Engine, ages: dict[str, float], exit_code: int = 0) -> None:
+    status = "succeeded" if exit_code == 0 else "failed"
     with session_scope(engine) as session:
         for job, minutes in ages.items():
             at = NOW - timedelta(minutes=minutes)
-            session.add(JobRun(job=job, status=status, started_at=at, finished_at=at))
+            session.add(
+                JobRun(
+                    job=job,
+                    status=status,
+                    exit_code=exit_code,
+                    started_at=at,
+                    finished_at=at,
+                )
+            )
 
 
 def test_jobs_all_fresh_pass(engine: Engine) -> None:
@@ -217,11 +226,19 @@ def test_stale_or_never_run_job_fails(engine: Engine) -> None:
     ages = {job: 5 for job in DEFAULT_INTERVALS if job != "notify-flush"}
     ages["ghl-repair"] = 90
     _runs(engine, ages)
-    _runs(engine, {"notify-flush": 1}, status="failed")
+    _runs(engine, {"notify-flush": 1}, exit_code=2)
     result = check_jobs_fresh(_context(engine))
     assert result.outcome is Outcome.FAIL
-    assert "ghl-repair last succeeded 90 min ago (> 60)" in result.detail
-    assert "notify-flush never succeeded" in result.detail
+    assert "ghl-repair last completed 90 min ago (> 60)" in result.detail
+    assert "notify-flush never completed" in result.detail
+
+
+def test_run_that_reported_failed_work_still_counts_as_completed(
+    engine: Engine,
+) -> None:
+    _runs(engine, {job: 5 for job in DEFAULT_INTERVALS}, exit_code=1)
+    result = check_jobs_fresh(_context(engine))
+    assert result.outcome is Outcome.PASS
 
 
 def test_no_job_runs_at_all_is_inconclusive(engine: Engine) -> None:

@@ -54,6 +54,12 @@ def root(
     verbose: bool = typer.Option(
         False, "-v", "--verbose", help="Debug logging and tracebacks on errors."
     ),
+    quiet: bool | None = typer.Option(
+        None,
+        "--quiet/--no-quiet",
+        help="Hide (or show) job summaries. Default: shown on a terminal, "
+        "hidden otherwise, so cron stays quiet on success.",
+    ),
     log_format: LogFormat = typer.Option(
         LogFormat.TEXT,
         "--log-format",
@@ -74,6 +80,7 @@ def root(
         database_url=database_url,
         verbose=verbose,
         log_format=log_format.value,
+        quiet=quiet,
     )
     configure_logging(verbose=verbose, log_format=log_format.value)
 
@@ -81,20 +88,30 @@ def root(
 def _register() -> None:
     """Attach every command group (each module imports only light things)."""
     from integration_health.cli import db as db_cli
+    from integration_health.cli import demo as demo_cli
     from integration_health.cli import flags as flags_cli
+    from integration_health.cli import followups as followups_cli
+    from integration_health.cli import ghl as ghl_cli
     from integration_health.cli import importing as import_cli
+    from integration_health.cli import leads as leads_cli
     from integration_health.cli import notify as notify_cli
     from integration_health.cli import sandbox as sandbox_cli
     from integration_health.cli import status as status_cli
+    from integration_health.cli import unipile as unipile_cli
     from integration_health.cli import verify as verify_cli
 
+    app.command("demo")(demo_cli.demo)
     app.command("flags")(flags_cli.flags)
     app.command("status")(status_cli.status)
     app.command("verify")(verify_cli.verify)
     app.add_typer(db_cli.app, name="db")
+    app.add_typer(followups_cli.app, name="followups")
+    app.add_typer(ghl_cli.app, name="ghl")
     app.add_typer(import_cli.app, name="import")
+    app.add_typer(leads_cli.app, name="leads")
     app.add_typer(notify_cli.app, name="notify")
     app.add_typer(sandbox_cli.app, name="sandbox")
+    app.add_typer(unipile_cli.app, name="unipile")
 
 
 _register()

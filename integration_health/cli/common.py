@@ -33,9 +33,21 @@ class AppState:
     database_url: str | None = None
     verbose: bool = False
     log_format: str = "text"
+    #: None: decide by the terminal (see :meth:`shows_summaries`).
+    quiet: bool | None = None
     _settings: Settings | None = field(default=None, repr=False)
     _engine: Engine | None = field(default=None, repr=False)
     _schema_checked: bool = field(default=False, repr=False)
+
+    def shows_summaries(self) -> bool:
+        """Whether job summaries and tables for people are printed.
+
+        Cron runs are not on a terminal and stay quiet on success (warnings
+        and errors are always logged); ``--no-quiet`` or ``-v`` show them.
+        """
+        if self.quiet is not None:
+            return not self.quiet
+        return self.verbose or sys.stderr.isatty()
 
     def settings(self) -> Settings:
         if self._settings is None:
@@ -151,6 +163,12 @@ def flush_after_job(state: AppState, *, no_notify: bool) -> None:
 def echo_err(message: str) -> None:
     """A line for people, on stderr (stdout is for data)."""
     typer.echo(message, err=True)
+
+
+def echo_summary(ctx: typer.Context, message: str, *, err: bool = True) -> None:
+    """A job's summary or table line: printed unless the run is quiet."""
+    if get_state(ctx).shows_summaries():
+        typer.echo(message, err=err)
 
 
 def wait_option() -> Any:

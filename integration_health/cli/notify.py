@@ -6,10 +6,17 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from integration_health.cli.common import AppState, echo_err, get_state
+from integration_health.cli.common import (
+    AppState,
+    echo_summary,
+    get_state,
+    run_job,
+    wait_option,
+)
 
 if TYPE_CHECKING:
     from integration_health.services.notify import FlushReport
+    from integration_health.services.runs import RunHandle
 
 app = typer.Typer(help="Slack notices: send the outbox.", no_args_is_help=True)
 
@@ -48,6 +55,7 @@ def flush_command(
     limit: int | None = typer.Option(
         None, "--limit", min=1, help="Send at most this many notices."
     ),
+    wait: bool = wait_option(),
 ) -> None:
     """Send due Slack notices, oldest first, about one post per second.
 
@@ -61,14 +69,27 @@ def flush_command(
     from integration_health.services.notify import pending_count
 
     state = get_state(ctx)
-    report = run_flush(state, limit=limit)
-    if report is None:
-        count = pending_count(state.engine())
-        echo_err(f"SLACK_WEBHOOK_URL is not set: {count} notices stay queued")
-        return
-    typer.echo(
-        f"sent {report.sent}, retried {report.retried}, "
-        f"failed {report.failed}, pending {report.pending}"
-    )
-    if report.failed:
-        raise typer.Exit(1)
+
+    def body(handle: RunHandle) -> int:
+        report = run_flush(state, limit=limit)
+        if report is None:
+            count = pending_count(state.engine())
+            handle.counts["pending"] = count
+            echo_summary(
+                ctx, f"SLACK_WEBHOOK_URL is not set: {count} notices stay queued"
+            )
+            return 0
+        handle.counts.update(
+            sent=report.sent,
+            retried=report.retried,
+            failed=report.failed,
+            pending=report.pending,
+        )
+        echo_summary(
+            ctx,
+            f"notify flush: sent {report.sent}, retried {report.retried}, "
+            f"failed {report.failed}, pending {report.pending}",
+        )
+        return 1 if report.failed else 0
+
+    run_job(ctx, "notify-flush", body, wait=wait)

@@ -208,9 +208,13 @@ class GhlClient:
         first_name: str | None,
         last_name: str | None,
     ) -> UpsertResult:
-        """Create or update by e-mail/phone; never sends ``tags`` (it replaces)."""
+        """Create or update by e-mail/phone; never sends ``tags`` (it replaces).
+
+        A location that forbids duplicates may answer the duplicate 400 here
+        too: that is a success in disguise, and the existing ID is adopted.
+        """
         payload = _contact_body(location_id, email, phone, first_name, last_name)
-        body = self._call(
+        response = self._send(
             "POST",
             "/contacts/upsert",
             token=token,
@@ -218,6 +222,16 @@ class GhlClient:
             location_id=location_id,
             json=payload,
         )
+        ok, body = tx.parse_json(response)
+        if ok and is_duplicate(response, body):
+            found = self._adopt_duplicate(token, location_id, body, email, phone)
+            return UpsertResult(found, new=False)
+        if not response.is_success:
+            raise classify_error(response, retry_after_cap=self._retry_after_cap)
+        if not ok:
+            raise tx.non_json_error(response, PROVIDER, by_status=status_category)
+        if not isinstance(body, dict):
+            raise tx.shape_error(PROVIDER, response)
         return UpsertResult(_require_id(body), new=body.get("new") is True)
 
     def create_contact(

@@ -305,6 +305,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
     timeout = 60
+    #: Headers and body go out in separate writes; without TCP_NODELAY each
+    #: answer waits ~40 ms for the client's delayed ACK (Nagle).
+    disable_nagle_algorithm = True
 
     def setup(self) -> None:
         super().setup()

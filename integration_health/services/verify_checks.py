@@ -294,10 +294,22 @@ def check_unipile_auto_disable(ctx: VerifyContext) -> CheckResult:
 
 
 def _last_successes(session: Session) -> tuple[int, dict[str, datetime]]:
+    """When each job last ran to completion.
+
+    A run that finished with exit code 1 counts: the job itself worked and
+    reported work that failed (a lead for a person, a workspace cut off),
+    which ``status`` and the other checks show. A crash, a configuration
+    error (exit 2) or a run that never finished does not count.
+    """
     total = session.exec(select(sa.func.count()).select_from(JobRun)).one()
     rows = session.exec(
         select(JobRun.job, sa.func.max(JobRun.finished_at))
-        .where(JobRun.status == JobRunStatus.SUCCEEDED.value)
+        .where(
+            col(JobRun.status).in_(
+                [JobRunStatus.SUCCEEDED.value, JobRunStatus.FAILED.value]
+            ),
+            col(JobRun.exit_code).in_([0, 1]),
+        )
         .group_by(col(JobRun.job))
     ).all()
     return int(total), {job: at for job, at in rows if at is not None}
@@ -320,17 +332,17 @@ def check_jobs_fresh(ctx: VerifyContext) -> CheckResult:
     for job, minutes in intervals.items():
         at = last.get(job)
         if at is None:
-            stale.append(f"{job} never succeeded")
+            stale.append(f"{job} never completed")
             continue
         age = (ctx.now - at).total_seconds() / 60
         if age > minutes:
-            stale.append(f"{job} last succeeded {age:.0f} min ago (> {minutes:g})")
+            stale.append(f"{job} last completed {age:.0f} min ago (> {minutes:g})")
     fresh = len(intervals) - len(stale)
     return CheckResult(
         "jobs-fresh",
         Outcome.FAIL if stale else Outcome.PASS,
         f"{fresh}/{len(intervals)} fresh",
         threshold,
-        "; ".join(stale) or "every job succeeded within its interval",
+        "; ".join(stale) or "every job completed within its interval",
         data={"stale": stale},
     )

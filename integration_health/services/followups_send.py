@@ -1,0 +1,311 @@
+"""Sending claimed follow-up steps: one worker per account, at most once each.
+
+A worker owns one sending account (a Unipile account, or a GHL location) and
+sends its steps in order, spaced out, each in three short transactions: the
+``sending`` row (committed before the call), the call, then the outcome.
+Workers of different accounts run concurrently; each opens its own sessions.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy.engine import Engine
+
+from integration_health.config import Settings
+from integration_health.db import session_scope
+from integration_health.errors import Category, ProviderError
+from integration_health.models import Channel, SendStatus
+from integration_health.services import followups_db as fdb
+from integration_health.services.followups_sql import StepItem
+
+logger = logging.getLogger(__name__)
+
+#: LinkedIn's limit on an invitation note.
+INVITE_NOTE_MAX = 300
+
+
+class LinkedInSender(Protocol):
+    """What the engine needs of the Unipile client (``clients.unipile``)."""
+
+    def get_profile(self, identifier: str, account_id: str) -> Any: ...
+
+    def start_chat(
+        self, account_id: str, attendee_ids: list[str], text: str
+    ) -> Any: ...
+
+    def send_message(self, chat_id: str, text: str) -> Any: ...
+
+    def send_invitation(
+        self, account_id: str, provider_id: str, message: str
+    ) -> Any: ...
+
+
+class SmsSender(Protocol):
+    """What the engine needs of the GHL client (``clients.ghl``)."""
+
+    def send_sms(self, token: str, contact_id: str, text: str) -> Any: ...
+
+
+class _Fields(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def render(template: str | None, item: StepItem) -> str:
+    """``{first_name}`` and ``{last_name}`` filled in; a missing name is empty.
+
+    Other braces are left as written, so a template never fails to render.
+    """
+    fields = _Fields(first_name=item.first_name or "", last_name=item.last_name or "")
+    return (
+        (template or "").format_map(fields)
+        if "{" in (template or "")
+        else (template or "")
+    )
+
+
+def full_jitter(attempt: int, *, base: float, cap: float, rand: float) -> float:
+    """Seconds to wait: uniform in [0, min(cap, base * 2**attempt)]."""
+    return rand * min(cap, base * (2 ** max(attempt, 0)))
+
+
+@dataclass
+class RunContext:
+    """Shared state of one run's workers; every mutation under ``lock``."""
+
+    engine: Engine
+    settings: Settings
+    owner: str
+    linkedin: LinkedInSender | None
+    sms: SmsSender | None
+    now: Callable[[], datetime]
+    sleep: Callable[[float], None] = time.sleep
+    rand: Callable[[], float] = random.random
+    clock: Callable[[], float] = time.monotonic
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    abort: threading.Event = field(default_factory=threading.Event)
+    config_error: ProviderError | None = None
+    #: (provider, workspace_id) cut off during this run: send nothing more.
+    stopped: set[tuple[str, int]] = field(default_factory=set)
+    #: account -> time its backoff ends (throttled during this run).
+    throttled: dict[str, datetime] = field(default_factory=dict)
+    #: (account, channel) -> when the daily cap opens again.
+    capped: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    last_send: dict[str, float] = field(default_factory=dict)
+    healthy: set[tuple[str, int]] = field(default_factory=set)
+    counts: Counter[str] = field(default_factory=Counter)
+    details: list[dict[str, Any]] = field(default_factory=list)
+
+    def count(self, key: str, n: int = 1) -> None:
+        with self.lock:
+            self.counts[key] += n
+
+
+def send_queue(ctx: RunContext, items: list[StepItem]) -> None:
+    """Send one account's steps in order; never raises (errors are counted)."""
+    for item in items:
+        if ctx.abort.is_set():
+            return
+        try:
+            _one(ctx, item)
+        except ProviderError as exc:  # a config error: the run stops
+            with ctx.lock:
+                ctx.config_error = ctx.config_error or exc
+            ctx.abort.set()
+            return
+        except Exception:
+            logger.exception(
+                "follow-up step crashed",
+                extra={
+                    "action": "followups.step.crashed",
+                    "ctx_instance": item.instance_id,
+                },
+            )
+            ctx.count("skipped")
+
+
+def _provider(item: StepItem) -> str:
+    return "unipile" if item.is_linkedin else "ghl"
+
+
+def _one(ctx: RunContext, item: StepItem) -> None:
+    account = item.account_id
+    if (_provider(item), item.workspace_id) in ctx.stopped or not account:
+        ctx.count("skipped")
+        return
+    now = ctx.now()
+    held = ctx.throttled.get(account) or ctx.capped.get((account, item.channel))
+    if held is not None:
+        reason = "account_throttled" if account in ctx.throttled else "daily_cap"
+        with session_scope(ctx.engine) as session:
+            fdb.defer(session, item, until=held, reason=reason, now=now)
+        ctx.count(f"deferred:{reason}")
+        return
+    problem = _invalid(item)
+    if problem is not None:
+        with session_scope(ctx.engine) as session:
+            fdb.fail(
+                session,
+                item,
+                category=Category.VALIDATION_ERROR.value,
+                code=problem,
+                now=now,
+            )
+        ctx.count("failed")
+        return
+    _space(ctx, account)
+    attempt_id = _begin(ctx, item, account)
+    if attempt_id is not None:
+        _call_and_finish(ctx, item, attempt_id)
+
+
+def _invalid(item: StepItem) -> str | None:
+    """Why the step cannot be sent as written (no call is made), or None."""
+    if item.is_linkedin and not (item.linkedin_provider_id or item.linkedin_identifier):
+        return "no_linkedin_profile"
+    invite = item.channel == Channel.LINKEDIN_INVITE.value
+    if invite and len(render(item.template, item)) > INVITE_NOTE_MAX:
+        return "invitation_note_too_long"
+    if item.channel == Channel.SMS.value and not item.ghl_api_key:
+        return "no_ghl_api_key"
+    return None
+
+
+def _space(ctx: RunContext, account: str) -> None:
+    """Keep sends of one account ``spacing`` (+0-50% jitter) apart."""
+    spacing = ctx.settings.linkedin_send_spacing_seconds
+    with ctx.lock:
+        last = ctx.last_send.get(account)
+        gap = spacing * (1 + 0.5 * ctx.rand())
+    if last is not None and spacing > 0:
+        remaining = last + gap - ctx.clock()
+        if remaining > 0:
+            ctx.sleep(remaining)
+    with ctx.lock:
+        ctx.last_send[account] = ctx.clock()
+
+
+def _begin(ctx: RunContext, item: StepItem, account: str) -> int | None:
+    """Commit the ``sending`` row, or defer on the daily cap; None: no send."""
+    now = ctx.now()
+    until = now + timedelta(seconds=ctx.settings.lease_seconds)
+    cap = fdb.daily_cap(ctx.settings, item.channel)
+    with session_scope(ctx.engine, immediate=True) as session:
+        if cap is not None:
+            fdb.lock_account(session, account)
+        if not fdb.renew_claim(session, item, owner=ctx.owner, until=until):
+            ctx.count("skipped")
+            return None
+        if (
+            cap is not None
+            and fdb.sends_today(session, account, item.channel, now) >= cap
+        ):
+            opens = fdb.next_utc_day(now)
+            fdb.defer(session, item, until=opens, reason="daily_cap", now=now)
+            with ctx.lock:
+                ctx.capped[(account, item.channel)] = opens
+            ctx.count("deferred:daily_cap")
+            return None
+        return fdb.insert_sending(session, item, owner=ctx.owner, now=now, until=until)
+
+
+@dataclass
+class _Sent:
+    message_id: str | None
+    provider_id: str | None = None
+    chat_id: str | None = None
+
+
+def _call_and_finish(ctx: RunContext, item: StepItem, attempt_id: int) -> None:
+    stage = "lookup"
+    try:
+        if item.is_linkedin:
+            sent = _linkedin(ctx, item, on_send=lambda: None)
+        else:
+            stage = "send"
+            sent = _sms(ctx, item)
+    except ProviderError as exc:
+        from integration_health.services.followups_errors import handle_failure
+
+        handle_failure(
+            ctx, item, attempt_id, exc, during=getattr(exc, "_fu_stage", stage)
+        )
+        return
+    now = ctx.now()
+    with session_scope(ctx.engine) as session:
+        fdb.relaxed_commit(session)
+        fdb.close_attempt(
+            session,
+            attempt_id,
+            status=SendStatus.SENT,
+            now=now,
+            message_id=sent.message_id,
+        )
+        fdb.store_lead_ids(
+            session, item, provider_id=sent.provider_id, chat_id=sent.chat_id, now=now
+        )
+        fdb.advance(session, item, now=now)
+        _record_ok(ctx, session, item, now)
+    ctx.count("sent")
+
+
+def _record_ok(ctx: RunContext, session: Any, item: StepItem, now: datetime) -> None:
+    """One OK observation per workspace and provider per run (heals, resumes)."""
+    from integration_health.services.followups_errors import record_ok
+
+    key = (_provider(item), item.workspace_id)
+    with ctx.lock:
+        if key in ctx.healthy:
+            return
+        ctx.healthy.add(key)
+    record_ok(ctx, session, item, now)
+
+
+def _tag(exc: ProviderError, stage: str) -> ProviderError:
+    exc._fu_stage = stage  # type: ignore[attr-defined]
+    return exc
+
+
+def _linkedin(ctx: RunContext, item: StepItem, on_send: Callable[[], None]) -> _Sent:
+    assert ctx.linkedin is not None and item.unipile_account_id is not None
+    client, account = ctx.linkedin, item.unipile_account_id
+    text = render(item.template, item)
+    provider_id = item.linkedin_provider_id
+    if item.channel == Channel.LINKEDIN_MESSAGE.value and item.linkedin_chat_id:
+        try:
+            result = client.send_message(item.linkedin_chat_id, text)
+        except ProviderError as exc:
+            raise _tag(exc, "send") from None
+        return _Sent(message_id=result.message_id)
+    if provider_id is None:
+        try:
+            profile = client.get_profile(item.linkedin_identifier or "", account)
+        except ProviderError as exc:
+            raise _tag(exc, "lookup") from None
+        provider_id = str(profile.provider_id)
+    try:
+        if item.channel == Channel.LINKEDIN_INVITE.value:
+            invited = client.send_invitation(account, provider_id, text)
+            return _Sent(message_id=invited.invitation_id, provider_id=provider_id)
+        chat = client.start_chat(account, [provider_id], text)
+    except ProviderError as exc:
+        raise _tag(exc, "send") from None
+    return _Sent(
+        message_id=chat.message_id, provider_id=provider_id, chat_id=chat.chat_id
+    )
+
+
+def _sms(ctx: RunContext, item: StepItem) -> _Sent:
+    assert ctx.sms is not None
+    text = render(item.template, item)
+    result = ctx.sms.send_sms(item.ghl_api_key or "", item.ghl_contact_id or "", text)
+    return _Sent(message_id=result.message_id)
