@@ -138,27 +138,11 @@ def scenario(leads: int = LEADS_PER_WORKSPACE) -> dict[str, Any]:
 
 
 def _upgrade(url: str) -> None:
-    """The tables of the models, stamped at the migrations' head.
+    """The schema exactly as production gets it: the migrations, to head."""
+    from integration_health.migrate import upgrade
 
-    ``create_all`` rather than ``db upgrade`` so that these tests exercise the
-    jobs on the schema the code declares; ``db upgrade`` itself is run by the
-    secrets test, and its parity with the models is the migrations' tests.
-    """
     engine = make_engine(url)
-    SQLModel.metadata.create_all(engine)
-    if importlib.util.find_spec("integration_health.migrate") is not None:
-        from integration_health.migrate import head_revision
-
-        with engine.begin() as conn:
-            conn.exec_driver_sql(
-                "CREATE TABLE IF NOT EXISTS alembic_version "
-                "(version_num VARCHAR(32) NOT NULL PRIMARY KEY)"
-            )
-            conn.exec_driver_sql("DELETE FROM alembic_version")
-            conn.execute(
-                sa.text("INSERT INTO alembic_version VALUES (:v)"),
-                {"v": head_revision()},
-            )
+    upgrade(engine)
     engine.dispose()
 
 

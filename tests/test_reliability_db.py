@@ -73,7 +73,7 @@ def test_database_lost_mid_run_fails_cleanly_and_rerun_finishes(
     proc = rs.start_cli(*job.args, env=env)
     assert rs.wait_for(lambda: sb.requests(route[1:].split("(")[0]), timeout=20)
     assert _terminate_others(engine) >= 1
-    stdout, stderr = proc.communicate(timeout=60)
+    _stdout, stderr = proc.communicate(timeout=60)
     assert "Traceback" not in stderr, stderr
     assert proc.returncode in (0, 1), stderr
     if proc.returncode == 1:
