@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
 import sys
 from contextlib import ExitStack
@@ -151,6 +153,34 @@ def test_unexpired_sqlite_lock_of_another_owner_blocks(sqlite_engine: Engine) ->
     with job_run(sqlite_engine, "sync", clock=lambda: T0 - timedelta(1)) as handle:
         assert not handle.acquired
     assert _runs(sqlite_engine) == []
+
+
+def test_sqlite_lock_of_a_dead_process_on_this_host_is_taken_over(
+    sqlite_engine: Engine,
+) -> None:
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    owner = f"{socket.gethostname()}:{dead.stdout.strip()}:abcd"
+    with session_scope(sqlite_engine) as session:
+        session.add(RunLock(name="sync", owner=owner, expires_at=T0))
+
+    with job_run(sqlite_engine, "sync", clock=lambda: T0 - timedelta(1)) as handle:
+        assert handle.acquired
+
+
+def test_sqlite_lock_of_a_live_process_on_this_host_blocks(
+    sqlite_engine: Engine,
+) -> None:
+    owner = f"{socket.gethostname()}:{os.getppid()}:abcd"
+    with session_scope(sqlite_engine) as session:
+        session.add(RunLock(name="sync", owner=owner, expires_at=T0))
+
+    with job_run(sqlite_engine, "sync", clock=lambda: T0 - timedelta(1)) as handle:
+        assert not handle.acquired
 
 
 def test_postgres_lock_writes_no_lock_row(pg_engine: Engine) -> None:

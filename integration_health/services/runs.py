@@ -106,8 +106,33 @@ class _AdvisoryLock:
             self._conn = None
 
 
+def owner_is_gone(owner: str) -> bool:
+    """True when ``owner`` (host:pid:nonce) was a process of this host that died.
+
+    A SQLite run lock is a row, and a killed run cannot delete it; without
+    this check cron could not run that job again until the row expired.
+    Known limitation: a pid reused by an unrelated process keeps the lock
+    until it expires.
+    """
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 class _RowLock:
-    """SQLite: a ``run_lock`` row, taken over by anyone once it has expired."""
+    """SQLite: a ``run_lock`` row, taken over once it has expired or its
+    owner process on this host has died."""
 
     def __init__(
         self,
@@ -128,11 +153,16 @@ class _RowLock:
         expires = now + timedelta(seconds=self._lock_seconds)
         with session_scope(self._engine, immediate=True) as session:
             row = session.get(RunLock, self._job)
-            if row is not None and row.expires_at > now and row.owner != self._owner:
+            if (
+                row is not None
+                and row.owner != self._owner
+                and row.expires_at > now
+                and not owner_is_gone(row.owner)
+            ):
                 return False
             if row is not None and row.owner != self._owner:
                 logger.warning(
-                    "taking over an expired run lock",
+                    "taking over the run lock of a run that expired or died",
                     extra={"action": "runs.lock.takeover", "ctx_job": self._job},
                 )
             row = row or RunLock(name=self._job, owner=self._owner, expires_at=now)
