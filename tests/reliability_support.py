@@ -8,7 +8,6 @@ same shape of data and count what happened.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import signal
@@ -22,7 +21,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
@@ -165,6 +163,23 @@ def fresh_sqlite(path: Path) -> Engine:
         _upgrade(f"sqlite:///{template}")
         _TEMPLATE["db"] = template
     shutil.copyfile(_TEMPLATE["db"], path)
+    return make_engine(f"sqlite:///{path}")
+
+
+_SEEDED: dict[str, Path] = {}
+
+
+def seeded_sqlite(path: Path, **options: Any) -> Engine:
+    """A migrated, :func:`seed`-ed SQLite file at ``path``: a copy of one
+    template per set of ``seed`` options, so a case costs a file copy."""
+    key = repr(sorted(options.items()))
+    if key not in _SEEDED:
+        template = Path(tempfile.mkdtemp(prefix="ih-rel-")) / "seeded.db"
+        engine = fresh_sqlite(template)
+        seed(engine, **options)
+        engine.dispose()
+        _SEEDED[key] = template
+    shutil.copyfile(_SEEDED[key], path)
     return make_engine(f"sqlite:///{path}")
 
 
@@ -353,24 +368,6 @@ JOBS: dict[str, Job] = {
         ),
     )
 }
-
-
-def command_exists(job: Job) -> bool:
-    """Whether this checkout has the command (others are built in parallel)."""
-    if importlib.util.find_spec(f"integration_health.cli.{job.module}") is None:
-        return False
-    result = run_cli_fast(*job.args, "--help")
-    return result.returncode == 0
-
-
-_EXISTS: dict[str, bool] = {}
-
-
-def require(job: Job) -> None:
-    if job.name not in _EXISTS:
-        _EXISTS[job.name] = command_exists(job)
-    if not _EXISTS[job.name]:
-        pytest.skip(f"`{job.name}` is not in this checkout yet")
 
 
 def child_env(env: Mapping[str, str] | None) -> dict[str, str]:

@@ -61,7 +61,6 @@ def test_followups_every_step_sent_once(
     pg_world: tuple[Engine, Sandbox], processes: int, wait: bool
 ) -> None:
     job = rs.JOBS["followups run"]
-    rs.require(job)
     engine, sb = pg_world
     sb.set_latency(0.05, r"^/api/v1/chats")
     env = rs.job_env(sb, rs.url_of(engine), FOLLOWUP_BATCH_SIZE="3")
@@ -83,7 +82,6 @@ def test_ghl_repair_every_lead_written_once(
     pg_world: tuple[Engine, Sandbox], processes: int
 ) -> None:
     job = rs.JOBS["ghl repair"]
-    rs.require(job)
     engine, sb = pg_world
     sb.set_latency(0.05, r"^/contacts")
     env = rs.job_env(sb, rs.url_of(engine))
@@ -105,7 +103,6 @@ def test_second_overlapping_run_exits_0_with_one_line(
     pg_world: tuple[Engine, Sandbox],
 ) -> None:
     job = rs.JOBS["followups run"]
-    rs.require(job)
     engine, sb = pg_world
     sb.set_latency(0.5, r"^/api/v1/chats")
     env = rs.job_env(sb, rs.url_of(engine), HTTP_READ_TIMEOUT="5")

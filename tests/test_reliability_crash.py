@@ -63,7 +63,6 @@ def test_followups_killed_mid_send(
     world: tuple[Engine, Sandbox], nth: int, pause: float
 ) -> None:
     job = rs.JOBS["followups run"]
-    rs.require(job)
     engine, sb = world
     env = _env(engine, sb)
     before = rs.counts(engine)
@@ -98,7 +97,6 @@ def test_ghl_repair_killed_claims_freed_after_lease(
     world: tuple[Engine, Sandbox], nth: int, pause: float
 ) -> None:
     job = rs.JOBS["ghl repair"]
-    rs.require(job)
     engine, sb = world
     env = _env(engine, sb)
     before = rs.counts(engine)
@@ -127,7 +125,6 @@ def test_killed_job_loses_nothing_and_reruns(
     world: tuple[Engine, Sandbox], job_name: str, prefix: str
 ) -> None:
     job = rs.JOBS[job_name]
-    rs.require(job)
     engine, sb = world
     env = _env(engine, sb)
     before = rs.counts(engine)

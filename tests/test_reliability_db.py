@@ -23,7 +23,6 @@ STATE_CHANGING = ["unipile check", "ghl repair", "ghl sync-sms", "followups run"
 @pytest.mark.parametrize("job_name", [*STATE_CHANGING, "verify"])
 def test_unreachable_database_exits_2_with_one_line(job_name: str) -> None:
     job = rs.JOBS[job_name]
-    rs.require(job)
     env = {"DATABASE_URL": UNREACHABLE, "SLACK_WEBHOOK_URL": "http://127.0.0.1:9/x"}
     if job_name == "verify":
         env["VERIFY_WEBHOOK_URL"] = "http://127.0.0.1:9/webhook"
@@ -65,7 +64,6 @@ def test_database_lost_mid_run_fails_cleanly_and_rerun_finishes(
     pg_world: tuple[Engine, Sandbox], job_name: str, route: str
 ) -> None:
     job = rs.JOBS[job_name]
-    rs.require(job)
     engine, sb = pg_world
     sb.set_latency(1.0, route)
     env = rs.job_env(sb, rs.url_of(engine), HTTP_READ_TIMEOUT="5")
@@ -101,7 +99,6 @@ def _hold_write_lock(path: Path, seconds: float, started: threading.Event) -> No
 @pytest.mark.parametrize("job_name", ["followups run", "ghl repair", "notify flush"])
 def test_sqlite_busy_job_waits_for_the_writer(tmp_path: Path, job_name: str) -> None:
     job = rs.JOBS[job_name]
-    rs.require(job)
     path = tmp_path / "busy.db"
     engine = rs.fresh_sqlite(path)
     rs.seed(engine)

@@ -144,7 +144,7 @@ def test_no_secret_or_personal_data_escapes(tmp_path: Path) -> None:
             result = rs.run_cli_fast("import", kind, str(path), env=env)
             assert result.returncode == 0, result.stderr
             logs[f"import {kind}"] = result.stdout + result.stderr
-        jobs = [j for j in rs.JOBS.values() if rs.command_exists(j)]
+        jobs = list(rs.JOBS.values())
         for job in jobs:
             run(job.name, *job.args)
         for prefix, fault in FAULTED:  # failures: every job once more
