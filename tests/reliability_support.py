@@ -8,6 +8,7 @@ same shape of data and count what happened.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -393,6 +394,46 @@ def run_cli_fast(
         check=False,
         cwd="/tmp",
     )
+
+
+class WarmCli:
+    """Runs the CLI as :func:`run_cli_fast` does, forked from a warm
+    interpreter (``tests/cli_zygote.py``); one run at a time per instance."""
+
+    def __init__(self) -> None:
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.cli_zygote"],
+            env=child_env(None),
+            cwd=REPO_ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self._dir = Path(tempfile.mkdtemp(prefix="ih-warm-"))
+
+    def run(
+        self, *args: str, env: Mapping[str, str] | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        out, err = self._dir / "stdout", self._dir / "stderr"
+        request = {"args": list(args), "env": child_env(env), "cwd": "/tmp",
+                   "stdout": str(out), "stderr": str(err),
+                   "timeout": timeout}  # fmt: skip
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.write(json.dumps(request) + "\n")
+        self._proc.stdin.flush()
+        answer = json.loads(self._proc.stdout.readline())
+        return subprocess.CompletedProcess(
+            list(args),
+            int(answer["code"]),
+            out.read_text("utf-8", "replace"),
+            err.read_text("utf-8", "replace"),
+        )
+
+    def close(self) -> None:
+        if self._proc.stdin is not None:
+            self._proc.stdin.close()
+        self._proc.wait(timeout=10)
+        shutil.rmtree(self._dir, ignore_errors=True)
 
 
 def start_cli(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from queue import Queue
 from typing import Any
 
 import pytest
@@ -138,7 +139,7 @@ class Outcome:
     recorded: set[str]
 
 
-def _run_case(tmp: Path, job_name: str, fault: str) -> Outcome:
+def _run_case(cli: rs.WarmCli, tmp: Path, job_name: str, fault: str) -> Outcome:
     """One subprocess run of one job against one fault, on its own copy."""
     job = rs.JOBS[job_name]
     case = tmp / f"{job_name.replace(' ', '_')}-{fault}"
@@ -154,7 +155,7 @@ def _run_case(tmp: Path, job_name: str, fault: str) -> Outcome:
                 args += rs.verify_args(case)
                 if fault not in BURST_FAULTS:
                     args += ["--skip", "webhook-burst"]
-            result = rs.run_cli_fast(*args, env=rs.job_env(sb, rs.url_of(engine)))
+            result = cli.run(*args, env=rs.job_env(sb, rs.url_of(engine)))
             applied = sb.stats["faults_applied"]
         got = (
             set() if job_name == "verify" else recorded(engine, job_name, result.stderr)
@@ -179,9 +180,24 @@ def outcomes(
     ]
     tmp = tmp_path_factory.mktemp("faults")
     rs.seeded_sqlite(tmp / "template.db").dispose()  # made once, before threads
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        futures = {case: pool.submit(_run_case, tmp, *case) for case in cases}
-        return {case: future.result() for case, future in futures.items()}
+    clis: Queue[rs.WarmCli] = Queue()
+    for _ in range(WORKERS):
+        clis.put(rs.WarmCli())
+
+    def run(case: tuple[str, str]) -> Outcome:
+        cli = clis.get()
+        try:
+            return _run_case(cli, tmp, *case)
+        finally:
+            clis.put(cli)
+
+    try:
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            futures = {case: pool.submit(run, case) for case in cases}
+            return {case: future.result() for case, future in futures.items()}
+    finally:
+        while not clis.empty():
+            clis.get().close()
 
 
 @pytest.mark.e2e
