@@ -76,14 +76,18 @@ def render(results: dict[str, Counter[str]]) -> str:
             f"{c['passed']} | {c['failed']} | {c['skipped']} |"
         )
     faults = results["faults"]
-    secrets = results["secrets"]
+    failed_any = any(r["failed"] for r in results.values())
+    secrets_ok = results["secrets"]["passed"] and not results["secrets"]["failed"]
+    tried = sum(r["passed"] + r["failed"] for r in results.values())
     lines += [
         "",
-        f"- faults survived: {faults['passed']} of {faults['passed'] + faults['failed']}",
-        "- rows lost: 0 in every passing case (each asserts before/after counts)"
-        if not any(r["failed"] for r in results.values())
+        f"- cases tried: {tried}",
+        f"- faults survived: {faults['passed']} of "
+        f"{faults['passed'] + faults['failed']}",
+        "- rows lost: 0 (every case asserts its before/after counts)"
+        if not failed_any
         else "- rows lost: see the failing cases above",
-        f"- secrets leaked: {'0' if secrets['passed'] and not secrets['failed'] else 'see failures'}",
+        f"- secrets leaked: {'0' if secrets_ok else 'see the failing cases'}",
     ]
     return "\n".join(lines) + "\n"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -118,8 +119,15 @@ FAULTED = [
 ]
 
 
+@pytest.fixture
+def cli() -> Iterator[rs.WarmCli]:
+    warm = rs.WarmCli()
+    yield warm
+    warm.close()
+
+
 @pytest.mark.e2e
-def test_no_secret_or_personal_data_escapes(tmp_path: Path) -> None:
+def test_no_secret_or_personal_data_escapes(tmp_path: Path, cli: rs.WarmCli) -> None:
     db = tmp_path / "canary.db"
     url = f"sqlite:///{db}"
     logs: dict[str, str] = {}
@@ -128,7 +136,7 @@ def test_no_secret_or_personal_data_escapes(tmp_path: Path) -> None:
 
         def run(name: str, *args: str, **extra: str) -> Any:
             for flags in ((), ("-v",), ("--log-format", "json")):
-                result = rs.run_cli_fast(*flags, *args, env={**env, **extra})
+                result = cli.run(*flags, *args, env={**env, **extra})
                 assert "Traceback" not in result.stderr or flags == ("-v",), (
                     result.stderr
                 )
@@ -137,11 +145,11 @@ def test_no_secret_or_personal_data_escapes(tmp_path: Path) -> None:
                 logs[f"stderr of {key}"] = result.stderr
             return result
 
-        assert rs.run_cli_fast("db", "upgrade", env=env).returncode == 0
+        assert cli.run("db", "upgrade", env=env).returncode == 0
         ws, leads, seqs, enr = _write_imports(tmp_path)
         for kind, path in (("workspaces", ws), ("leads", leads),
                            ("sequences", seqs), ("enrollments", enr)):  # fmt: skip
-            result = rs.run_cli_fast("import", kind, str(path), env=env)
+            result = cli.run("import", kind, str(path), env=env)
             assert result.returncode == 0, result.stderr
             logs[f"import {kind}"] = result.stdout + result.stderr
         jobs = list(rs.JOBS.values())
@@ -154,13 +162,9 @@ def test_no_secret_or_personal_data_escapes(tmp_path: Path) -> None:
         sb.clear_faults()
         prom = tmp_path / "metrics.prom"
         run("status", "status", "--format", "json")
-        rs.run_cli_fast(
-            "status", "--format", "prometheus", "--output", str(prom), env=env
-        )
+        cli.run("status", "--format", "prometheus", "--output", str(prom), env=env)
         junit = tmp_path / "verify.xml"
-        rs.run_cli_fast(
-            "verify", *rs.verify_args(tmp_path), "--junit", str(junit), env=env
-        )
+        cli.run("verify", *rs.verify_args(tmp_path), "--junit", str(junit), env=env)
         run("bad key", "unipile", "check", UNIPILE_API_KEY=rs.UNIPILE_KEY + "x")
         slack = {f"slack body {k}": r.body.decode("utf-8", "replace")
                  for k, r in enumerate(sb.requests("/slack/"))}  # fmt: skip
