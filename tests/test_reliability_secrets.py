@@ -114,7 +114,7 @@ def _leaks(haystacks: dict[str, str], needles: dict[str, str]) -> list[str]:
 FAULTED = [
     ("/api/v1/", {"status": 401, "body": {"type": "errors/disconnected_account"}}),
     ("/contacts", {"status": 500, "body": {"message": "boom"}}),
-    ("/conversations", {"status": 422, "body": {"message": "bad"}}),
+    ("/conversations", {"status": 401, "body": {"message": "Invalid JWT"}}),
     ("/slack/", {"status": 500, "body": "oops"}),
 ]
 
@@ -132,7 +132,7 @@ def test_no_secret_or_personal_data_escapes(tmp_path: Path, cli: rs.WarmCli) -> 
     url = f"sqlite:///{db}"
     logs: dict[str, str] = {}
     with Sandbox(rs.scenario()) as sb:
-        env = rs.job_env(sb, url)
+        env = rs.job_env(sb, url, DEGRADED_AFTER_FAILURES="1")
 
         def run(name: str, *args: str, **extra: str) -> Any:
             for flags in ((), ("-v",), ("--log-format", "json")):
@@ -160,6 +160,7 @@ def test_no_secret_or_personal_data_escapes(tmp_path: Path, cli: rs.WarmCli) -> 
         for job in jobs:
             run(f"{job.name} faulted", *job.args)
         sb.clear_faults()
+        run("notify flush after faults", "notify", "flush")
         prom = tmp_path / "metrics.prom"
         run("status", "status", "--format", "json")
         cli.run("status", "--format", "prometheus", "--output", str(prom), env=env)
