@@ -190,6 +190,11 @@ def _next_status(
 
 def _touch_failure(row: IntegrationHealth, obs: Observation, now: datetime) -> None:
     row.consecutive_failures += 1
+    _note_error(row, obs, now)
+
+
+def _note_error(row: IntegrationHealth, obs: Observation, now: datetime) -> None:
+    """The last failure, kept even when it changes no status (a 422)."""
     row.last_error_code = redact(obs.code)[:200] if obs.code else None
     row.last_error_category = obs.category.value if obs.category else None
     row.last_error_status = obs.http_status
@@ -294,12 +299,11 @@ def record(
     """
     provider = Provider(provider).value
     row = _locked_row(session, workspace_id, provider, create=obs.target is not None)
-    if row is None:
-        return RecordResult(transition=None, status=None)
+    if obs.target is None:
+        return _record_no_target(session, row, obs, now, workspace_id, provider)
+    assert row is not None
     first = row.last_checked_at is None
     row.last_checked_at = now
-    if obs.target is None:
-        return RecordResult(transition=None, status=row.status)
     if obs.target == HealthStatus.OK:
         _touch_success(row, now)
     else:
@@ -320,6 +324,32 @@ def record(
         row.repeat_count += 1
     session.add(row)
     return RecordResult(transition, row.status, suppressed_by_grace=suppressed)
+
+
+def _record_no_target(
+    session: Session,
+    row: IntegrationHealth | None,
+    obs: Observation,
+    now: datetime,
+    workspace_id: int,
+    provider: str,
+) -> RecordResult:
+    """An observation that changes no status: a check, or a lead-level failure.
+
+    A failure still leaves its trace in ``last_error_*`` (on a new, unchecked
+    row if need be), so a job whose every call was rejected is visible.
+    """
+    if row is None:
+        if obs.category is None:
+            return RecordResult(transition=None, status=None)
+        row = _locked_row(session, workspace_id, provider, create=True)
+        assert row is not None
+    else:
+        row.last_checked_at = now
+    if obs.category is not None:
+        _note_error(row, obs, now)
+    session.add(row)
+    return RecordResult(transition=None, status=row.status)
 
 
 def mark_connected(

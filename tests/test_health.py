@@ -205,6 +205,36 @@ def test_lead_level_error_has_no_health_effect(engine: Engine, ws: int) -> None:
     assert row(engine, ws).consecutive_failures == 0
 
 
+def test_lead_level_error_keeps_last_error_without_status_change(
+    engine: Engine, ws: int
+) -> None:
+    rec(engine, ws, OK)
+    err = ProviderError(
+        Category.VALIDATION_ERROR, provider="ghl", status=422, code="bad_request"
+    )
+    result = rec(engine, ws, Observation.from_error(err), T0 + timedelta(minutes=1))
+    assert (result.status, result.transition) == ("OK", None)
+    stored = row(engine, ws)
+    assert (stored.last_error_category, stored.last_error_code) == (
+        "validation_error",
+        "bad_request",
+    )
+    assert stored.last_error_status == 422
+    assert stored.consecutive_failures == 0
+    assert events(engine) == []
+
+
+def test_lead_level_error_on_no_row_leaves_an_unchecked_trace(
+    engine: Engine, ws: int
+) -> None:
+    err = ProviderError(Category.VALIDATION_ERROR, provider="ghl", status=422)
+    rec(engine, ws, Observation.from_error(err))
+    stored = row(engine, ws)
+    assert stored.last_error_category == "validation_error"
+    assert stored.last_checked_at is None
+    assert events(engine) == []
+
+
 def test_ten_same_state_checks_write_one_event(engine: Engine, ws: int) -> None:
     for i in range(10):
         rec(engine, ws, DISCONNECTED, T0 + timedelta(minutes=i))

@@ -139,6 +139,18 @@ def test_not_found_fails_for_good_with_reason(
     assert row.last_error == "slack not_found HTTP 404 no_service"
 
 
+@pytest.mark.parametrize("status", [401, 422])
+def test_slack_4xx_fails_for_good_even_if_unclassified(
+    engine: Engine, workspaces: list[int], status: int
+) -> None:
+    clock = Clock()
+    slack = FakeSlack(clock)
+    slack.failures.append(slack_error(status, Category.UNKNOWN))
+    put(engine, "k1", "hello", workspaces[0])
+    assert run(engine, clock, slack) == FlushReport(failed=1)
+    assert stored(engine)[0].status == "failed"
+
+
 def test_last_allowed_attempt_fails(engine: Engine, workspaces: list[int]) -> None:
     clock = Clock()
     slack = FakeSlack(clock)

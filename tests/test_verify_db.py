@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy.engine import Engine
 
 from integration_health.db import session_scope
+from integration_health.errors import DatabaseError
 from integration_health.models import (
     FollowUpInstance,
     FollowUpSequence,
@@ -21,7 +23,12 @@ from integration_health.models import (
     Workspace,
     utcnow,
 )
-from integration_health.services.verify import Outcome, VerifyContext
+from integration_health.services.verify import (
+    CHECK_NAMES,
+    Outcome,
+    VerifyContext,
+    run_checklist,
+)
 from integration_health.services.verify_checks import (
     check_inbox_count,
     check_jobs_fresh,
@@ -244,3 +251,37 @@ def test_run_that_reported_failed_work_still_counts_as_completed(
 def test_no_job_runs_at_all_is_inconclusive(engine: Engine) -> None:
     result = check_jobs_fresh(_context(engine))
     assert result.outcome is Outcome.INCONCLUSIVE
+
+
+def _unreachable() -> Engine:
+    raise DatabaseError("database unreachable: connection refused")
+
+
+def test_unreachable_database_stops_verify_before_any_check() -> None:
+    ran: list[str] = []
+
+    def burst(**kw: object) -> object:
+        ran.append("burst")
+        raise AssertionError("the burst ran without a database")
+
+    ctx = VerifyContext(
+        config=VerifyConfig(),
+        since=NOW - timedelta(hours=1),
+        now=NOW,
+        engine_factory=_unreachable,
+        burst=burst,  # type: ignore[arg-type]
+    )
+    with pytest.raises(DatabaseError):
+        run_checklist(list(CHECK_NAMES), ctx)
+    assert ran == []
+
+
+def test_checks_without_the_database_run_without_it() -> None:
+    ctx = VerifyContext(
+        config=VerifyConfig(),
+        since=NOW - timedelta(hours=1),
+        now=NOW,
+        engine_factory=_unreachable,
+    )
+    results = run_checklist(["token-refresh-spam"], ctx)
+    assert [r.name for r in results] == ["token-refresh-spam"]

@@ -18,11 +18,8 @@ from integration_health.redact import register_secret
 
 PROVIDER = "slack"
 
-#: Failures that stay until a person fixes the webhook or the payload.
-PERMANENT_STATUSES = frozenset({400, 403, 404, 410})
-
 _STATUS_CATEGORIES = {
-    400: Category.VALIDATION_ERROR,
+    401: Category.MISSING_CREDENTIALS,
     403: Category.PERMISSION_DENIED,
     404: Category.NOT_FOUND,
     410: Category.NOT_FOUND,
@@ -30,9 +27,18 @@ _STATUS_CATEGORIES = {
 }
 
 
+def is_permanent_status(status: int | None) -> bool:
+    """Every 4xx but 429 stays until a person fixes the webhook or the payload.
+
+    Slack answers a revoked URL, a bad token and a rejected payload with a
+    4xx; only its rate limit asks to come back later.
+    """
+    return status is not None and 400 <= status < 500 and status != 429
+
+
 def is_permanent(err: ProviderError) -> bool:
     """True when retrying cannot help (a revoked URL, a rejected payload)."""
-    return err.provider == PROVIDER and err.status in PERMANENT_STATUSES
+    return err.provider == PROVIDER and is_permanent_status(err.status)
 
 
 class SlackClient:
@@ -95,8 +101,8 @@ def classify_error(
     """Slack answers failures in plain text: ``invalid_payload``, ``no_service``..."""
     if status >= 500:
         category = Category.SERVER_ERROR
-    elif status == 200:
-        category = Category.UNKNOWN
+    elif is_permanent_status(status):
+        category = _STATUS_CATEGORIES.get(status, Category.VALIDATION_ERROR)
     else:
         category = _STATUS_CATEGORIES.get(status, Category.UNKNOWN)
     code = _code(body)

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
+from integration_health.clients.slack import is_permanent
 from integration_health.db import is_postgres, session_scope
 from integration_health.errors import TRANSIENT, ProviderError
 from integration_health.health import Transition
@@ -168,6 +169,11 @@ def _retry_delay(err: ProviderError, attempts: int) -> float:
     return min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2.0 ** (attempts - 1))
 
 
+def _retryable(err: ProviderError) -> bool:
+    """Transient by category, and not a failure for good by Slack's status."""
+    return err.category in TRANSIENT and not is_permanent(err)
+
+
 def _fail(
     engine: Engine,
     batch: Sequence[_Claimed],
@@ -179,7 +185,7 @@ def _fail(
     attempts = max(item.attempts for item in batch) + 1
     reason = redact(str(err))[:500]
     ids = [item.id for item in batch]
-    if err.category in TRANSIENT and attempts < max_attempts:
+    if _retryable(err) and attempts < max_attempts:
         retry_at = now + timedelta(seconds=_retry_delay(err, attempts))
         _update(
             engine, ids, attempts=attempts, next_attempt_at=retry_at, last_error=reason

@@ -281,10 +281,17 @@ def _run_one(name: str, check: Check, ctx: VerifyContext) -> CheckResult:
     )
 
 
+#: Checks that read the database: with one of them chosen, an unreachable
+#: database is bad configuration (exit 2, one line) before any check runs.
+DB_CHECKS = frozenset({"inbox-count-timeout", "unipile-auto-disable", "jobs-fresh"})
+
+
 def run_checklist(names: Sequence[str], ctx: VerifyContext) -> list[CheckResult]:
     """Run the named checks in order; a check that crashes is inconclusive."""
     checks = _checks()
     logscan.check_sources(ctx.log_sources)
+    if DB_CHECKS.intersection(names):
+        ctx.engine()
     return [_run_one(name, checks[name], ctx) for name in names]
 
 
