@@ -169,6 +169,8 @@ def test_no_secret_reaches_errors_or_logs(
     httpx_mock: HTTPXMock, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    # Other tests configure the CLI's logging, which holds httpx at WARNING.
+    caplog.set_level(logging.DEBUG, logger="httpx")
     unipile = UnipileClient("https://u.test", SECRET_KEY, sleep=lambda _: None)
     ghl = GhlClient("https://g.test", limiter=None)
     slack = SlackClient(SECRET_HOOK, sleep=lambda _: None)

@@ -99,6 +99,7 @@ def _summary_line(data: dict[str, Any]) -> str:
         f"followups: sent {data['sent']}, deferred {deferred}, paused {paused}, "
         f"failed {data['failed']}, skipped {data['skipped']}, "
         f"unknown {data['unknown']}"
+        + (f", crashed {data['crashed']}" if data.get("crashed") else "")
     )
 
 

@@ -77,7 +77,7 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
-        bad = self.counts.get("failed", 0) + self.counts.get("unknown", 0)
+        bad = sum(self.counts.get(key, 0) for key in ("failed", "unknown", "crashed"))
         return 1 if bad or self.recovered_unknown else 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -90,6 +90,7 @@ class RunSummary:
             "paused": self.by_reason("paused"),
             "failed": self.counts.get("failed", 0),
             "skipped": self.counts.get("skipped", 0),
+            "crashed": self.counts.get("crashed", 0),
             "unknown": self.counts.get("unknown", 0) + self.recovered_unknown,
             "repairs_queued": self.repairs_queued,
             "plan": self.plan,

@@ -19,10 +19,12 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from integration_health.config import Settings
-from integration_health.errors import Category, ProviderError
+from integration_health.errors import Category, DatabaseError, ProviderError
 from integration_health.models import Channel
+from integration_health.redact import redact
 from integration_health.services import followups_db as fdb
 from integration_health.services.followups_sql import StepItem
 from integration_health.services.followups_worker import AccountDb, account_db
@@ -122,12 +124,8 @@ def send_queue(ctx: RunContext, account: str, items: Iterable[Claimed]) -> None:
     try:
         with account_db(ctx.engine, account) as db:
             _send_all(ctx, db, items)
-    except Exception:
-        logger.exception(
-            "follow-up account worker crashed",
-            extra={"action": "followups.worker.crashed"},
-        )
-        ctx.count("skipped")
+    except Exception as exc:
+        _crashed(ctx, "follow-up account worker crashed", exc)
 
 
 def _send_all(ctx: RunContext, db: AccountDb, items: Iterable[Claimed]) -> None:
@@ -141,15 +139,30 @@ def _send_all(ctx: RunContext, db: AccountDb, items: Iterable[Claimed]) -> None:
                 ctx.config_error = ctx.config_error or exc
             ctx.abort.set()
             return
-        except Exception:
-            logger.exception(
-                "follow-up step crashed",
-                extra={
-                    "action": "followups.step.crashed",
-                    "ctx_instance": item.instance_id,
-                },
-            )
-            ctx.count("skipped")
+        except Exception as exc:
+            _crashed(ctx, f"follow-up step of instance {item.instance_id} crashed", exc)
+            if ctx.abort.is_set():
+                return
+
+
+def _crashed(ctx: RunContext, what: str, exc: Exception) -> None:
+    """Count an unexpected failure; a database failure stops the whole run.
+
+    One line on stderr; the traceback only at debug level (``-v``). The
+    step's claim is left to expire, so a later run takes it up again.
+    """
+    database = isinstance(exc, DatabaseError | SQLAlchemyError)
+    logger.error(
+        "%s: %s: %s",
+        what,
+        type(exc).__name__,
+        redact(str(exc).splitlines()[0] if str(exc) else ""),
+        exc_info=logger.isEnabledFor(logging.DEBUG),
+        extra={"action": "followups.crashed"},
+    )
+    ctx.count("crashed")
+    if database:
+        ctx.abort.set()
 
 
 def _provider(item: StepItem) -> str:

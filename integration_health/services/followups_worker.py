@@ -140,15 +140,33 @@ class AccountDb:
         for prefix, values in (("a_", attempt), ("l_", lead), ("i_", instance)):
             params.update({prefix + k: v for k, v in values.items()})
         keys = (tuple(attempt), tuple(lead), tuple(instance))
-        with self._write() as conn:
-            if self.pg:
-                conn.execute(_finish_statement(*keys), params)
-                return
-            for name, prefix, columns in zip(
-                ("sa", "lead", "fi"), "ali", keys, strict=True
-            ):
-                if columns:
-                    conn.execute(_update_by_id(name, prefix + "_", columns), params)
+        try:
+            with self._write() as conn:
+                self._finish(conn, keys, params)
+        except sa.exc.DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            # The message went out: record it on a fresh connection rather
+            # than leave it "sending" (an operator's "unknown" later), then
+            # let the run stop on the lost connection.
+            with self.conn.engine.begin() as fresh:
+                self._finish(fresh, keys, params)
+            raise
+
+    def _finish(
+        self,
+        conn: Connection,
+        keys: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]],
+        params: dict[str, Any],
+    ) -> None:
+        if self.pg:
+            conn.execute(_finish_statement(*keys), params)
+            return
+        for name, prefix, columns in zip(
+            ("sa", "lead", "fi"), "ali", keys, strict=True
+        ):
+            if columns:
+                conn.execute(_update_by_id(name, prefix + "_", columns), params)
 
 
 _TABLES = {"sa": SA, "lead": LEAD, "fi": FI}
