@@ -416,15 +416,7 @@ def _succeed(
     job.last_status = None
     if not run.first_success(ws.id):
         return
-    outcome = health.record(
-        session,
-        ws.id,
-        _GHL,
-        health.Observation.ok(),
-        now=now,
-        degraded_after=run.settings.degraded_after_failures,
-        grace_period=timedelta(minutes=run.settings.grace_period_minutes),
-    )
+    outcome = _observe(run, session, ws, health.Observation.ok(), now)
     if outcome.transition is not None and outcome.transition.reconnected:
         _notify(session, ws, outcome.transition, now, remedy="none needed")
 
@@ -462,14 +454,28 @@ def _record_health(
 ) -> health.RecordResult | None:
     if result.error is None:
         return None
+    return _observe(run, session, ws, health.Observation.from_error(result.error), now)
+
+
+def _observe(
+    run: _Run,
+    session: Session,
+    ws: _Workspace,
+    obs: health.Observation,
+    now: datetime,
+    *,
+    grace: bool = True,
+) -> health.RecordResult:
+    """Record what GHL said about the workspace, with the run's thresholds."""
+    minutes = run.settings.grace_period_minutes if grace else 0.0
     return health.record(
         session,
         ws.id,
         _GHL,
-        health.Observation.from_error(result.error),
+        obs,
         now=now,
         degraded_after=run.settings.degraded_after_failures,
-        grace_period=timedelta(minutes=run.settings.grace_period_minutes),
+        grace_period=timedelta(minutes=minutes),
     )
 
 
@@ -481,15 +487,7 @@ def _disconnect(
         obs = health.Observation.disconnected(
             result.category or Category.MISSING_CREDENTIALS, result.code
         )
-        outcome = health.record(
-            session,
-            ws.id,
-            _GHL,
-            obs,
-            now=now,
-            degraded_after=run.settings.degraded_after_failures,
-            grace_period=timedelta(0),
-        )
+        outcome = _observe(run, session, ws, obs, now, grace=False)
     else:
         outcome = _record_health(run, session, ws, result, now)
     if outcome is not None and outcome.transition is not None:

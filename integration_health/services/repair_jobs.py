@@ -43,31 +43,31 @@ def parse_state(value: str | None) -> str | None:
 
 def workspace_ids_for(engine: Engine, external_ids: list[str]) -> list[int]:
     """Map workspace external IDs to row IDs; an unknown one is a usage error."""
-    with session_scope(engine) as session:
-        rows = session.exec(
-            select(Workspace.external_id, Workspace.id).where(
-                col(Workspace.external_id).in_(external_ids)
-            )
-        ).all()
-    found = {ext: int(i or 0) for ext, i in rows}
-    missing = [ext for ext in external_ids if ext not in found]
-    if missing:
-        raise ConfigError(f"--workspace: no workspace with external ID {missing[0]!r}")
-    return [found[ext] for ext in external_ids]
+    return _ids_for(engine, Workspace, external_ids, "--workspace", "workspace")
 
 
 def lead_ids_for(engine: Engine, external_ids: list[str]) -> list[int]:
     """Map lead external IDs to row IDs; an unknown one is a usage error."""
+    return _ids_for(engine, Lead, external_ids, "--lead", "lead")
+
+
+def _ids_for(
+    engine: Engine,
+    model: type[Workspace] | type[Lead],
+    external_ids: list[str],
+    option: str,
+    noun: str,
+) -> list[int]:
     with session_scope(engine) as session:
         rows = session.exec(
-            select(Lead.external_id, Lead.id).where(
-                col(Lead.external_id).in_(external_ids)
+            select(model.external_id, model.id).where(
+                col(model.external_id).in_(external_ids)
             )
         ).all()
     found = {ext: int(i or 0) for ext, i in rows}
     missing = [ext for ext in external_ids if ext not in found]
     if missing:
-        raise ConfigError(f"--lead: no lead with external ID {missing[0]!r}")
+        raise ConfigError(f"{option}: no {noun} with external ID {missing[0]!r}")
     return [found[ext] for ext in external_ids]
 
 
