@@ -97,8 +97,7 @@ def _find_contact(
     sb: Sandbox, location_id: str, email: str | None, phone: str | None
 ) -> Json | None:
     """The first contact of the location matching by email, then by phone."""
-    with sb.state.lock:
-        contacts = list(sb.state.contacts.values())
+    contacts = sb.state.contacts_of(location_id)
     for contact in contacts:
         if email and _contact_matches(contact, location_id, email, None):
             return contact
@@ -136,7 +135,7 @@ def _new_contact(sb: Sandbox, body: Json, location_id: str) -> Json:
     with sb.state.lock:
         contact = {"id": sb.state.new_id("ghlc"), "locationId": location_id, **contact}
         contact["dateAdded"] = datetime.now(UTC).isoformat()
-        sb.state.contacts[contact["id"]] = contact
+        sb.state.add_contact(contact)
     return contact
 
 

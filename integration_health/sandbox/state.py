@@ -33,6 +33,9 @@ class SandboxState:
     sent: list[Json] = field(default_factory=list)
     ghl_locations: dict[str, Json] = field(default_factory=dict)
     contacts: dict[str, Json] = field(default_factory=dict)
+    #: location -> contact id -> contact: the same objects as ``contacts``,
+    #: so that a duplicate search reads one location, not every contact.
+    contacts_by_location: dict[str, dict[str, Json]] = field(default_factory=dict)
     conversations: dict[str, Json] = field(default_factory=dict)
     messages: dict[str, list[Json]] = field(default_factory=dict)
     message_page_shape: str = "nested"
@@ -42,6 +45,16 @@ class SandboxState:
     webhook_delay: float = 0.0
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _ids: itertools.count[int] = field(default_factory=itertools.count, repr=False)
+
+    def add_contact(self, contact: Json) -> None:
+        contact_id = str(contact["id"])
+        self.contacts[contact_id] = contact
+        location = str(contact.get("locationId") or "")
+        self.contacts_by_location.setdefault(location, {})[contact_id] = contact
+
+    def contacts_of(self, location_id: str) -> list[Json]:
+        with self.lock:
+            return list(self.contacts_by_location.get(location_id, {}).values())
 
     def new_id(self, prefix: str) -> str:
         return f"{prefix}_{next(self._ids) + 1:06d}"
@@ -157,8 +170,7 @@ def _load_ghl(state: SandboxState, ghl: Json) -> None:
         location.setdefault("allow_duplicates", True)
         state.ghl_locations[str(location_id)] = location
     for raw in ghl.get("contacts") or []:
-        contact = dict(raw)
-        state.contacts[str(contact["id"])] = contact
+        state.add_contact(dict(raw))
     for raw in ghl.get("conversations") or []:
         conversation = {"type": "TYPE_PHONE", "lastMessageType": "TYPE_SMS", **raw}
         state.conversations[str(conversation["id"])] = conversation
