@@ -97,14 +97,7 @@ def _find_contact(
     sb: Sandbox, location_id: str, email: str | None, phone: str | None
 ) -> Json | None:
     """The first contact of the location matching by email, then by phone."""
-    contacts = sb.state.contacts_of(location_id)
-    for contact in contacts:
-        if email and _contact_matches(contact, location_id, email, None):
-            return contact
-    for contact in contacts:
-        if phone and _contact_matches(contact, location_id, None, phone):
-            return contact
-    return None
+    return sb.state.find_contact(location_id, email, phone)
 
 
 def duplicate_search(
@@ -151,6 +144,7 @@ def upsert_contact(
             contact, new = _new_contact(sb, body, loc), True
         else:
             existing.update({k: body[k] for k in CONTACT_FIELDS if k in body})
+            sb.state.index_contact(existing)
             contact, new = existing, False
         view = dict(contact)
     payload = {"new": new, "contact": view, "traceId": str(uuid.uuid4())}

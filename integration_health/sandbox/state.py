@@ -33,9 +33,10 @@ class SandboxState:
     sent: list[Json] = field(default_factory=list)
     ghl_locations: dict[str, Json] = field(default_factory=dict)
     contacts: dict[str, Json] = field(default_factory=dict)
-    #: location -> contact id -> contact: the same objects as ``contacts``,
-    #: so that a duplicate search reads one location, not every contact.
-    contacts_by_location: dict[str, dict[str, Json]] = field(default_factory=dict)
+    #: (location, lower-case e-mail) and (location, phone digits) -> the first
+    #: such contact: duplicate searches stay constant-time at any size.
+    contact_by_email: dict[tuple[str, str], Json] = field(default_factory=dict)
+    contact_by_phone: dict[tuple[str, str], Json] = field(default_factory=dict)
     conversations: dict[str, Json] = field(default_factory=dict)
     messages: dict[str, list[Json]] = field(default_factory=dict)
     message_page_shape: str = "nested"
@@ -47,14 +48,34 @@ class SandboxState:
     _ids: itertools.count[int] = field(default_factory=itertools.count, repr=False)
 
     def add_contact(self, contact: Json) -> None:
-        contact_id = str(contact["id"])
-        self.contacts[contact_id] = contact
-        location = str(contact.get("locationId") or "")
-        self.contacts_by_location.setdefault(location, {})[contact_id] = contact
-
-    def contacts_of(self, location_id: str) -> list[Json]:
         with self.lock:
-            return list(self.contacts_by_location.get(location_id, {}).values())
+            self.contacts[str(contact["id"])] = contact
+            self.index_contact(contact)
+
+    def index_contact(self, contact: Json) -> None:
+        """(Re)index a contact after it was added or its fields changed."""
+        location = str(contact.get("locationId") or "")
+        email = str(contact.get("email") or "").lower()
+        digits = "".join(ch for ch in str(contact.get("phone") or "") if ch.isdigit())
+        with self.lock:
+            if email:
+                self.contact_by_email.setdefault((location, email), contact)
+            if digits:
+                self.contact_by_phone.setdefault((location, digits), contact)
+
+    def find_contact(
+        self, location_id: str, email: str | None, phone: str | None
+    ) -> Json | None:
+        """The first contact of the location matching by e-mail, then by phone."""
+        digits = "".join(ch for ch in phone or "" if ch.isdigit())
+        with self.lock:
+            if email:
+                found = self.contact_by_email.get((location_id, email.lower()))
+                if found is not None:
+                    return found
+            if digits:
+                return self.contact_by_phone.get((location_id, digits))
+        return None
 
     def new_id(self, prefix: str) -> str:
         return f"{prefix}_{next(self._ids) + 1:06d}"
