@@ -219,3 +219,42 @@ def test_killed_mid_send_is_never_resent_and_parks_unknown_sends(
         ).all()
     assert {row[0] for row in unknown} == in_flight
     assert {(row[1], row[2]) for row in unknown} == {("paused", "send_unknown")}
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_stop_signal_ends_a_spaced_run_at_once_and_gives_back_its_claims(
+    sqlite_engine: Engine,
+    make_sandbox: SandboxFactory,
+    stop: signal.Signals,
+) -> None:
+    sb = _prepared(sqlite_engine, make_sandbox, workspaces=1, per_workspace=5)
+    url = sqlite_engine.url.render_as_string(hide_password=False)
+    env = _env(sb, url, LINKEDIN_SEND_SPACING_SECONDS="60")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "integration_health", "followups", "run", "--no-notify"],
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO_ROOT), **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        # Children of a non-interactive shell may inherit SIGINT ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    _wait_for(lambda: len(attendees_requested(sb)) == 1)  # then a 60 s spacing
+    started = time.monotonic()
+    proc.send_signal(stop)
+    _, stderr = proc.communicate(timeout=20)
+
+    assert time.monotonic() - started < 10
+    assert proc.returncode in (130, 143)
+    assert "Traceback" not in stderr
+    assert len(attendees_requested(sb)) == 1
+    with sqlite_engine.connect() as conn:
+        held = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM followup_instance WHERE lease_owner IS NOT NULL"
+            )
+        ).scalar_one()
+        locks = conn.execute(sa.text("SELECT count(*) FROM run_lock")).scalar_one()
+        run = conn.execute(sa.text("SELECT status, exit_code FROM job_run")).one()
+    assert (held, locks) == (0, 0)
+    assert tuple(run) == ("failed", proc.returncode)

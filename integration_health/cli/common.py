@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -198,7 +199,10 @@ def run_job(
     from integration_health.services.runs import job_run
 
     engine = get_state(ctx).engine()
-    with job_run(engine, job, wait=wait, wait_seconds=wait_seconds) as handle:
+    with (
+        _stop_on_sigterm(),
+        job_run(engine, job, wait=wait, wait_seconds=wait_seconds) as handle,
+    ):
         if handle.acquired:
             handle.set_exit_code(_call_body(body, handle))
     if not handle.acquired:
@@ -211,6 +215,30 @@ def run_job(
         echo_err(f"another {job} run is in progress; exiting")
         raise typer.Exit(0)
     raise typer.Exit(handle.exit_code)
+
+
+@contextmanager
+def _stop_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM (cron's ``timeout``, systemd) into an orderly stop.
+
+    The run then ends like a Ctrl-C: claims given back, the run lock
+    released, the run recorded as failed with exit code 143.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _call_body(body: Callable[[RunHandle], int], handle: RunHandle) -> int:

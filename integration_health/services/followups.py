@@ -220,10 +220,28 @@ def _batches(
                 if progress is not None:
                     progress(dispatch.done - reported)
                     reported = dispatch.done
+        except BaseException:
+            ctx.abort.set()
+            raise
         finally:
-            dispatch.drain()
+            _drain(ctx, dispatch)
             if progress is not None and dispatch.done > reported:
                 progress(dispatch.done - reported)
+
+
+def _drain(ctx: RunContext, dispatch: Dispatcher) -> None:
+    """Wait for the workers; a Ctrl-C or stop signal makes them stop early.
+
+    On an interrupt (here or in the claiming loop) every worker finishes the
+    send in hand and takes no new step; the run's remaining claims are given
+    back by ``run_followups``.
+    """
+    try:
+        dispatch.drain()
+    except BaseException:
+        ctx.abort.set()
+        dispatch.drain()
+        raise
 
 
 def _claim(

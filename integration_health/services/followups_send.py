@@ -195,6 +195,9 @@ def _one(ctx: RunContext, db: AccountDb, owner: str, item: StepItem) -> None:
         ctx.count("failed")
         return
     _space(ctx, account)
+    if ctx.abort.is_set():  # stopped while waiting: leave the step claimed
+        ctx.count("skipped")
+        return
     attempt_id = _begin(ctx, db, owner, item, account)
     if attempt_id is not None:
         _call_and_finish(ctx, db, item, attempt_id)
@@ -220,7 +223,9 @@ def _space(ctx: RunContext, account: str) -> None:
         gap = spacing * (1 + 0.5 * ctx.rand())
     if last is not None and spacing > 0:
         remaining = last + gap - ctx.clock()
-        if remaining > 0:
+        if remaining > 0 and ctx.sleep is time.sleep:
+            ctx.abort.wait(remaining)  # real time: a stop ends the wait at once
+        elif remaining > 0:
             ctx.sleep(remaining)
     with ctx.lock:
         ctx.last_send[account] = ctx.clock()

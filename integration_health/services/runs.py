@@ -232,6 +232,8 @@ def _exit_code_of(exc: BaseException) -> int:
         return exc.exit_code
     if isinstance(exc, KeyboardInterrupt):
         return 130
+    if isinstance(exc, SystemExit) and isinstance(exc.code, int):
+        return exc.code
     return 1
 
 
