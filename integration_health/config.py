@@ -63,16 +63,19 @@ def _parse_dsn(value: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+#: No threshold needs more; larger values overflow dates and database ints.
+MAX_SETTING = 1_000_000_000
+
+
 def _float(value: str, *, minimum_exclusive: bool) -> float:
-    accepted = (
-        "accepted: a number > 0" if minimum_exclusive else ("accepted: a number >= 0")
-    )
+    lowest = "> 0" if minimum_exclusive else ">= 0"
+    accepted = f"accepted: a number {lowest} and <= {MAX_SETTING}"
     try:
         number = float(value.strip())
     except ValueError:
         raise ValueError(accepted) from None
     bad = number <= 0 if minimum_exclusive else number < 0
-    if bad or number != number or number == float("inf"):
+    if bad or number != number or number > MAX_SETTING:
         raise ValueError(accepted)
     return number
 
@@ -85,24 +88,23 @@ def _positive_float(value: str) -> float:
     return _float(value, minimum_exclusive=True)
 
 
-def _positive_int(value: str) -> int:
+def _int(value: str, minimum: int) -> int:
+    accepted = f"accepted: a whole number from {minimum} to {MAX_SETTING}"
     try:
         number = int(value.strip())
     except ValueError:
-        raise ValueError("accepted: a whole number >= 1") from None
-    if number < 1:
-        raise ValueError("accepted: a whole number >= 1")
+        raise ValueError(accepted) from None
+    if not minimum <= number <= MAX_SETTING:
+        raise ValueError(accepted)
     return number
+
+
+def _positive_int(value: str) -> int:
+    return _int(value, 1)
 
 
 def _non_negative_int(value: str) -> int:
-    try:
-        number = int(value.strip())
-    except ValueError:
-        raise ValueError("accepted: a whole number >= 0") from None
-    if number < 0:
-        raise ValueError("accepted: a whole number >= 0")
-    return number
+    return _int(value, 0)
 
 
 def _optional_str(value: str) -> str | None:

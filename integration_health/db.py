@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlmodel import Session, create_engine
 
 from integration_health.errors import DatabaseError
@@ -86,10 +86,12 @@ def check_connection(engine: Engine) -> None:
     try:
         with engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
-    except OperationalError as exc:
+    except DBAPIError as exc:
+        # Unreachable, refused, or a file that is not a database at all.
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         raise DatabaseError(
-            f"database unreachable ({engine.url.get_backend_name()}): {reason}",
+            f"database unreachable or unusable ({engine.url.get_backend_name()}): "
+            f"{reason}",
             hint="check DATABASE_URL or --database-url",
         ) from exc
 

@@ -55,7 +55,11 @@ class AppState:
             from integration_health.config import load_settings
 
             overrides = {}
-            if self.database_url:
+            if self.database_url is not None:
+                if not self.database_url.strip():
+                    from integration_health.errors import ConfigError
+
+                    raise ConfigError("--database-url: empty; give a database URL")
                 overrides["DATABASE_URL"] = self.database_url
             self._settings = load_settings(self.env_file, overrides=overrides)
         return self._settings
@@ -69,7 +73,10 @@ class AppState:
         if self._engine is None:
             from integration_health.db import check_connection, make_engine
 
-            engine = make_engine(self.settings().database_url)
+            url = self.settings().database_url
+            if require_schema:
+                _refuse_missing_sqlite_file(url)
+            engine = make_engine(url)
             check_connection(engine)
             self._engine = engine
         if require_schema and not self._schema_checked:
@@ -78,6 +85,23 @@ class AppState:
             check_schema(self._engine)
             self._schema_checked = True
         return self._engine
+
+
+def _refuse_missing_sqlite_file(url: str) -> None:
+    """A command that needs the schema must not create an empty SQLite file."""
+    from sqlalchemy.engine import make_url
+
+    from integration_health.errors import ConfigError
+
+    parsed = make_url(url)
+    path = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or path in {"", ":memory:"}:
+        return
+    if not Path(path).exists():
+        raise ConfigError(
+            f"no database at {path}",
+            hint="create it with: integration-health db upgrade",
+        )
 
 
 def get_state(ctx: typer.Context) -> AppState:
@@ -167,9 +191,22 @@ def echo_err(message: str) -> None:
 
 
 def echo_summary(ctx: typer.Context, message: str, *, err: bool = True) -> None:
-    """A job's summary or table line: printed unless the run is quiet."""
-    if get_state(ctx).shows_summaries():
-        typer.echo(message, err=err)
+    """A job's summary or table line: printed unless the run is quiet.
+
+    With ``--log-format json`` a summary meant for stderr is a log record,
+    so that a cron log file holds JSON lines only.
+    """
+    state = get_state(ctx)
+    if not state.shows_summaries():
+        return
+    if err and state.log_format == "json":
+        # INFO, or the lowest level the handler lets through off a terminal.
+        level = max(logging.INFO, logging.getLogger(LOGGER_NAME).getEffectiveLevel())
+        logging.getLogger(f"{LOGGER_NAME}.summary").log(
+            level, message, extra={"action": "job.summary"}
+        )
+        return
+    typer.echo(message, err=err)
 
 
 def wait_option() -> Any:

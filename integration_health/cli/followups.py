@@ -34,10 +34,14 @@ class OutputFormat(StrEnum):
 def run(
     ctx: typer.Context,
     limit: int | None = typer.Option(
-        None, "--limit", min=1, help="Claim at most N steps."
+        None, "--limit", min=1, max=1_000_000_000, help="Claim at most N steps."
     ),
     max_seconds: float | None = typer.Option(
-        None, "--max-seconds", min=0, help="Stop claiming after S seconds."
+        None,
+        "--max-seconds",
+        min=0,
+        max=1_000_000_000,
+        help="Stop claiming after S seconds.",
     ),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Say what would be sent and why; change nothing."

@@ -56,7 +56,11 @@ def repair(
         None, "--lead", help="Run this lead now, whatever its schedule (external ID)."
     ),
     limit: int | None = typer.Option(
-        None, "--limit", min=1, help="Process at most N jobs in this run."
+        None,
+        "--limit",
+        min=1,
+        max=1_000_000_000,
+        help="Process at most N jobs in this run.",
     ),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Show what is due; send nothing, change nothing."
@@ -187,7 +191,9 @@ def jobs(
         None, "--state", help="pending, running, done, needs_operator or dead."
     ),
     workspace: list[str] | None = _WORKSPACE,
-    limit: int = typer.Option(200, "--limit", min=1, help="Show at most N jobs."),
+    limit: int = typer.Option(
+        200, "--limit", min=1, max=1_000_000_000, help="Show at most N jobs."
+    ),
     fmt: str = _FORMAT,
 ) -> None:
     """List the repair queue, most recently changed first.
@@ -271,7 +277,11 @@ def sync_sms(
     ctx: typer.Context,
     workspace: list[str] | None = _WORKSPACE,
     limit: int | None = typer.Option(
-        None, "--limit", min=1, help="Sync at most N leads (least recent first)."
+        None,
+        "--limit",
+        min=1,
+        max=1_000_000_000,
+        help="Sync at most N leads (least recent first).",
     ),
     fmt: str = _FORMAT,
     wait: bool = wait_option(),
@@ -344,8 +354,9 @@ def _show_sync(ctx: typer.Context, report: SyncReport, fmt: str) -> None:
         f"{counts['repair_queued']} queued for repair); {counts['failed']} failed",
     )
     if report.disconnected_workspaces:
-        echo_err(
-            "skipped (GHL DISCONNECTED): " + ", ".join(report.disconnected_workspaces)
+        echo_summary(
+            ctx,
+            "skipped (GHL DISCONNECTED): " + ", ".join(report.disconnected_workspaces),
         )
 
 

@@ -53,7 +53,11 @@ def run_flush(state: AppState, *, limit: int | None = None) -> FlushReport | Non
 def flush_command(
     ctx: typer.Context,
     limit: int | None = typer.Option(
-        None, "--limit", min=1, help="Send at most this many notices."
+        None,
+        "--limit",
+        min=1,
+        max=1_000_000_000,
+        help="Send at most this many notices.",
     ),
     wait: bool = wait_option(),
 ) -> None:

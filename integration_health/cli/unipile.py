@@ -40,6 +40,7 @@ def check(
         None,
         "--concurrency",
         min=1,
+        max=256,
         help="Single-account checks at once (default UNIPILE_CHECK_CONCURRENCY).",
     ),
     output: Format = typer.Option(

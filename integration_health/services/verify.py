@@ -100,10 +100,13 @@ Check = Callable[[VerifyContext], CheckResult]
 
 
 def safe_url(url: str) -> str:
-    """scheme://host:port/path: no user, password, query or fragment."""
+    """scheme://host:port only: an ingestion URL may carry its token in the
+    path (as Slack's do), in the query or as credentials, and reports of
+    this check end up in CI artifacts."""
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    return f"{parts.scheme}://{parts.hostname}:{port}{parts.path or '/'}"
+    rest = "/..." if parts.path not in ("", "/") else "/"
+    return f"{parts.scheme}://{parts.hostname}:{port}{rest}"
 
 
 def _ms(seconds: float | None) -> str:
