@@ -89,7 +89,7 @@ def repair(
 
     def body(handle: RunHandle) -> int:
         report = _run_repair(ctx, handle, ws_ids, lead_ids, limit)
-        _show_repair(ctx, report, fmt, detailed=lead_ids is not None)
+        _show_repair(ctx, report, fmt, detailed=lead_ids is not None, leads=lead)
         _flush(ctx, no_notify)
         if report.config_error is not None:
             echo_err(f"error: {report.config_error}")
@@ -146,7 +146,12 @@ def _repair_dry_run(ctx: typer.Context, ws_ids: list[int] | None, fmt: str) -> N
 
 
 def _show_repair(
-    ctx: typer.Context, report: RepairReport, fmt: str, *, detailed: bool
+    ctx: typer.Context,
+    report: RepairReport,
+    fmt: str,
+    *,
+    detailed: bool,
+    leads: list[str] | None = None,
 ) -> None:
     payload: dict[str, Any] = {
         "created_jobs": report.created_jobs,
@@ -174,6 +179,9 @@ def _show_repair(
             + ", ".join(report.disconnected_workspaces),
         )
     if detailed:
+        reported = {job.lead_external_id for job in report.jobs}
+        for lead in sorted(set(leads or []) - reported):
+            echo_err(f"lead {lead}: nothing to do: it has a GHL contact ID")
         for job in report.jobs:
             why = f"{job.category} {job.code or ''}".strip() if job.category else "ok"
             echo_err(
