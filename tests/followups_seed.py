@@ -7,17 +7,19 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlmodel import SQLModel, col
 
 from integration_health.models import (
     FollowUpInstance,
     FollowUpSequence,
     FollowUpStep,
-    IntegrationHealth,
     Lead,
     Workspace,
 )
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+TABLES = SQLModel.metadata.tables
 
 
 def seed(
@@ -57,7 +59,7 @@ def seed(
             for provider, status in (("unipile", unipile), ("ghl", ghl)):
                 if status:
                     conn.execute(
-                        sa.insert(IntegrationHealth.__table__).values(  # type: ignore[attr-defined]
+                        sa.insert(TABLES["integration_health"]).values(
                             workspace_id=ws_id,
                             provider=provider,
                             status=status,
@@ -102,7 +104,7 @@ def seed(
             conn.execute(sa.insert(Lead.__table__), leads)  # type: ignore[attr-defined]
             lead_ids = (
                 conn.execute(
-                    sa.select(Lead.id).where(Lead.workspace_id == ws_id)  # type: ignore[arg-type]
+                    sa.select(col(Lead.id)).where(col(Lead.workspace_id) == ws_id)
                 )
                 .scalars()
                 .all()
@@ -132,7 +134,7 @@ def instances(engine: Engine) -> list[Any]:
     with engine.connect() as conn:
         return list(
             conn.execute(
-                sa.select(FollowUpInstance.__table__).order_by(sa.column("id"))  # type: ignore[attr-defined]
+                sa.select(TABLES["followup_instance"]).order_by(sa.column("id"))
             ).all()
         )
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlmodel import col
 
 from integration_health.db import make_engine
 from integration_health.models import (
@@ -80,7 +81,7 @@ def test_disconnected_workspace_is_paused_and_sends_nothing(kept: DemoRun) -> No
         reasons = conn.execute(
             sa.select(FollowUpInstance.status, FollowUpInstance.paused_reason).where(
                 FollowUpInstance.workspace_id == ws,
-                FollowUpInstance.current_channel.in_(LINKEDIN_CHANNELS),  # type: ignore[union-attr]
+                col(FollowUpInstance.current_channel).in_(LINKEDIN_CHANNELS),
             )
         ).all()
         sends = conn.scalar(
@@ -88,7 +89,7 @@ def test_disconnected_workspace_is_paused_and_sends_nothing(kept: DemoRun) -> No
             .select_from(SendAttempt)
             .where(
                 SendAttempt.workspace_id == ws,
-                SendAttempt.channel.in_(LINKEDIN_CHANNELS),  # type: ignore[attr-defined]
+                col(SendAttempt.channel).in_(LINKEDIN_CHANNELS),
             )
         )
     assert reasons and set(reasons) == {("paused", "unipile_disconnected")}

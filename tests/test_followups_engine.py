@@ -10,12 +10,15 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlmodel import SQLModel, col
 
 from integration_health.errors import Category, ProviderConfigError, ProviderError
-from integration_health.models import IntegrationHealth, RepairJob, SendAttempt
+from integration_health.models import IntegrationHealth, SendAttempt
 from integration_health.services.followups import RunOptions, Senders, run_followups
 from tests.conftest import make_settings
 from tests.followups_seed import NOW, instances, seed
+
+TABLES = SQLModel.metadata.tables
 
 
 @dataclass(frozen=True)
@@ -166,7 +169,7 @@ def test_missing_contact_queues_one_repair_and_defers(engine: Engine) -> None:
     _run(engine, FakeSender())
     _run(engine, FakeSender())  # not due again: still one job per lead
     with engine.connect() as conn:
-        jobs = conn.execute(sa.select(RepairJob.__table__)).all()  # type: ignore[attr-defined]
+        jobs = conn.execute(sa.select(TABLES["repair_job"])).all()
     rows = instances(engine)
     assert len(jobs) == 2 and {j.status for j in jobs} == {"pending"}
     assert {r.deferred_reason for r in rows} == {"ghl_contact_missing"}
@@ -186,7 +189,7 @@ def test_success_advances_and_stores_chat(engine: Engine) -> None:
     )
     assert summary.as_dict()["sent"] == 1 and summary.exit_code == 0
     with engine.connect() as conn:
-        attempt = conn.execute(sa.select(SendAttempt.__table__)).one()  # type: ignore[attr-defined]
+        attempt = conn.execute(sa.select(TABLES["send_attempt"])).one()
         lead = conn.execute(
             sa.text("SELECT linkedin_chat_id, linkedin_provider_id FROM lead")
         ).one()
@@ -300,7 +303,9 @@ def test_throttled_account_defers_the_rest_of_its_steps(engine: Engine) -> None:
     assert fake.sends() == []
     assert {r.deferred_reason for r in rows} == {"account_throttled"}
     with engine.connect() as conn:
-        until = conn.execute(sa.select(IntegrationHealth.backoff_until)).scalar_one()  # type: ignore[call-overload]
+        until = conn.execute(
+            sa.select(col(IntegrationHealth.backoff_until))
+        ).scalar_one()
     assert until is not None and until > NOW
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -40,8 +41,9 @@ def ws(engine: Engine) -> int:
 def rec(
     engine: Engine, ws: int, obs: Observation, at: datetime = T0, **kw: object
 ) -> RecordResult:
+    options: Any = kw
     with session_scope(engine, immediate=True) as session:
-        return health.record(session, ws, "unipile", obs, now=at, **kw)  # type: ignore[arg-type]
+        return health.record(session, ws, "unipile", obs, now=at, **options)
 
 
 def row(engine: Engine, ws: int) -> IntegrationHealth:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import pairwise
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -54,7 +54,8 @@ class FakeSlack:
 
 
 def slack_error(status: int, category: Category, **kw: object) -> ProviderError:
-    return ProviderError(category, provider="slack", status=status, **kw)  # type: ignore[arg-type]
+    options: Any = kw
+    return ProviderError(category, provider="slack", status=status, **options)
 
 
 @pytest.fixture

@@ -77,7 +77,8 @@ class AccountDb:
     def _sends_today(self, channel: str, now: datetime) -> int:
         key = (channel, fdb.utc_day_start(now))
         if not self.pg or key not in self._used:
-            used = fdb.sends_today(self.conn, self.account, channel, now)  # type: ignore[arg-type]
+            conn: Any = self.conn  # a Connection serves where a Session is typed
+            used = fdb.sends_today(conn, self.account, channel, now)
             self._used[key] = used
         return self._used[key]
 

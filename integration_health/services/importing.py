@@ -30,7 +30,7 @@ from typing import Any
 import phonenumbers
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from integration_health.db import session_scope
 from integration_health.linkedin import linkedin_slug
@@ -192,7 +192,7 @@ def import_workspaces(
         existing = {
             ws.external_id: ws
             for ws in session.exec(
-                select(Workspace).where(Workspace.external_id.in_(keys))  # type: ignore[attr-defined]
+                select(Workspace).where(col(Workspace.external_id).in_(keys))
             )
         }
         for external_id in keys:
@@ -261,7 +261,9 @@ def import_leads(
     workspaces = {
         external_id: (ws_id, country)
         for ws_id, external_id, country in session.execute(
-            sa.select(Workspace.id, Workspace.external_id, Workspace.country)  # type: ignore[call-overload]
+            sa.select(
+                col(Workspace.id), col(Workspace.external_id), col(Workspace.country)
+            )
         )
     }
     seen: dict[Any, int] = {}

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from integration_health import health
 from integration_health.config import Settings
@@ -106,7 +106,7 @@ def _ids_to_clear(
         unknown = [e for e in external_ids if e not in found]
         if unknown:
             raise ConfigError(f"no lead with ID {', '.join(unknown[:5])}")
-        query = query.where(Lead.external_id.in_(external_ids))  # type: ignore[attr-defined]
+        query = query.where(col(Lead.external_id).in_(external_ids))
     return [i for i in session.exec(query) if i is not None]
 
 

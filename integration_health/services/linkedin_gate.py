@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from integration_health import health
 from integration_health.config import Settings
@@ -252,12 +252,12 @@ def pause_unreachable_leads(
         .where(
             Lead.linkedin_unreachable_at.is_not(None),  # type: ignore[union-attr]
             FollowUpInstance.status == InstanceStatus.ACTIVE.value,
-            FollowUpInstance.current_channel.in_(LINKEDIN_CHANNELS),  # type: ignore[union-attr]
+            col(FollowUpInstance.current_channel).in_(LINKEDIN_CHANNELS),
         )
         .distinct()
     )
     if workspace_ids is not None:
-        query = query.where(FollowUpInstance.workspace_id.in_(workspace_ids))  # type: ignore[attr-defined]
+        query = query.where(col(FollowUpInstance.workspace_id).in_(workspace_ids))
     lead_ids = list(session.exec(query))
     if not lead_ids:
         return 0
