@@ -98,10 +98,7 @@ def _refuse_missing_sqlite_file(url: str) -> None:
     if parsed.get_backend_name() != "sqlite" or path in {"", ":memory:"}:
         return
     if not Path(path).exists():
-        raise ConfigError(
-            f"no database at {path}",
-            hint="create it with: integration-health db upgrade",
-        )
+        raise ConfigError(f"no database at {path}; run: integration-health db upgrade")
 
 
 def get_state(ctx: typer.Context) -> AppState:
