@@ -9,6 +9,18 @@ from typing import Any
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from integration_health.errors import ConfigError
+
+
+def dialect_insert(session: Session, model: Any) -> Any:
+    """The dialect's INSERT for ``model``, the kind that has ``on_conflict_*``."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(model)
+    if dialect == "sqlite":
+        return sqlite.insert(model)
+    raise ConfigError(f"unsupported database {dialect}; accepted: SQLite, PostgreSQL")
+
 
 def insert_ignoring_conflict(
     session: Session,
@@ -17,13 +29,7 @@ def insert_ignoring_conflict(
     keys: Sequence[str],
 ) -> bool:
     """INSERT ... ON CONFLICT (keys) DO NOTHING; True when a row was inserted."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        stmt: Any = postgresql.insert(model).values(**values)
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(model).values(**values)
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        raise NotImplementedError(f"unsupported database: {dialect}")
+    stmt = dialect_insert(session, model).values(**values)
     # RETURNING, not rowcount: with implicit RETURNING, PostgreSQL reports -1.
     key_column = model.__table__.c[keys[0]]
     stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))

@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from integration_health.models import (
@@ -35,6 +34,7 @@ from integration_health.models import (
     SendStatus,
     Workspace,
 )
+from integration_health.sqlutil import dialect_insert
 
 FI = FollowUpInstance.__table__  # type: ignore[attr-defined]
 SA = SendAttempt.__table__  # type: ignore[attr-defined]
@@ -294,8 +294,6 @@ def _queue_contact_repairs(session: Session, *, owner: str, now: datetime) -> in
         .where(*_no_contact(owner))
         .distinct()
     )
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     columns = [
         "kind",
         "lead_id",
@@ -307,7 +305,7 @@ def _queue_contact_repairs(session: Session, *, owner: str, now: datetime) -> in
         "updated_at",
     ]
     statement = (
-        insert(RJ)
+        dialect_insert(session, RJ)
         .from_select(columns, rows)
         .on_conflict_do_nothing(index_elements=["lead_id", "kind"])
     )

@@ -13,7 +13,6 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -25,6 +24,7 @@ from integration_health.models import (
     RepairStatus,
     UTCDateTime,
 )
+from integration_health.sqlutil import dialect_insert
 
 _KIND = RepairKind.GHL_CONTACT.value
 _PENDING = RepairStatus.PENDING.value
@@ -32,9 +32,7 @@ _RUNNING = RepairStatus.RUNNING.value
 
 
 def _insert_for(session: Session) -> sa.Insert:
-    dialect = session.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(RepairJob)
+    return dialect_insert(session, RepairJob)
 
 
 def create_missing_jobs(

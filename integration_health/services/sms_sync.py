@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -40,6 +39,7 @@ from integration_health.models import (
     utcnow,
 )
 from integration_health.services import notify, repair_queue
+from integration_health.sqlutil import dialect_insert
 
 logger = logging.getLogger(__name__)
 _GHL = Provider.GHL.value
@@ -307,8 +307,7 @@ def _row(
 def _store(engine: Engine, rows: list[dict[str, Any]]) -> int:
     """Insert the messages not stored yet; return how many were new."""
     with session_scope(engine) as session:
-        module = postgresql if engine.dialect.name == "postgresql" else sqlite
-        stmt = module.insert(Message).values(rows)
+        stmt = dialect_insert(session, Message).values(rows)
         stmt = stmt.on_conflict_do_nothing(index_elements=["provider_message_id"])
         # RETURNING, not rowcount: psycopg reports -1 for this statement.
         return len(session.execute(stmt.returning(col(Message.id))).all())
