@@ -217,25 +217,10 @@ class GhlClient:
         A location that forbids duplicates may answer the duplicate 400 here
         too: that is a success in disguise, and the existing ID is adopted.
         """
-        payload = _contact_body(location_id, email, phone, first_name, last_name)
-        response = self._send(
-            "POST",
-            "/contacts/upsert",
-            token=token,
-            family="contacts",
-            location_id=location_id,
-            json=payload,
-        )
-        ok, body = tx.parse_json(response)
-        if ok and is_duplicate(response, body):
-            found = self._adopt_duplicate(token, location_id, body, email, phone)
-            return UpsertResult(found, new=False)
-        if not response.is_success:
-            raise classify_error(response, retry_after_cap=self._retry_after_cap)
-        if not ok:
-            raise tx.non_json_error(response, PROVIDER, by_status=status_category)
-        if not isinstance(body, dict):
-            raise tx.shape_error(PROVIDER, response)
+        contact = (token, location_id, email, phone, first_name, last_name)
+        adopted, body = self._write_contact("/contacts/upsert", *contact)
+        if adopted is not None:
+            return UpsertResult(adopted, new=False)
         return UpsertResult(_require_id(body), new=body.get("new") is True)
 
     def create_contact(
@@ -249,10 +234,25 @@ class GhlClient:
         last_name: str | None,
     ) -> str:
         """Create a contact; an existing duplicate's ID is adopted as the result."""
+        contact = (token, location_id, email, phone, first_name, last_name)
+        adopted, body = self._write_contact("/contacts/", *contact)
+        return adopted if adopted is not None else _require_id(body)
+
+    def _write_contact(
+        self,
+        path: str,
+        token: str,
+        location_id: str,
+        email: str | None,
+        phone: str | None,
+        first_name: str | None,
+        last_name: str | None,
+    ) -> tuple[str | None, dict[str, Any]]:
+        """POST a contact: (a duplicate's adopted ID, {}) or (None, the JSON body)."""
         payload = _contact_body(location_id, email, phone, first_name, last_name)
         response = self._send(
             "POST",
-            "/contacts/",
+            path,
             token=token,
             family="contacts",
             location_id=location_id,
@@ -260,12 +260,15 @@ class GhlClient:
         )
         ok, body = tx.parse_json(response)
         if ok and is_duplicate(response, body):
-            return self._adopt_duplicate(token, location_id, body, email, phone)
+            found = self._adopt_duplicate(token, location_id, body, email, phone)
+            return found, {}
         if not response.is_success:
             raise classify_error(response, retry_after_cap=self._retry_after_cap)
         if not ok:
             raise tx.non_json_error(response, PROVIDER, by_status=status_category)
-        return _require_id(body)
+        if not isinstance(body, dict):
+            raise tx.shape_error(PROVIDER, response)
+        return None, body
 
     def _adopt_duplicate(
         self,
