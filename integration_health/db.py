@@ -21,7 +21,12 @@ from sqlmodel import Session, create_engine
 from integration_health.errors import DatabaseError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-PG_POOL_SIZE = 20
+#: Connections kept open between uses. A job's workers each hold one for a
+#: while (a follow-up worker for its account's turn), so the pool never caps
+#: how many are open (``max_overflow=-1``): past this size a checkout opens a
+#: new connection, and the database's own limit is the bound. A capped pool
+#: made a run with more workers than its size wait 30 s, then fail.
+POOL_SIZE = 20
 PG_POOL_RECYCLE_SECONDS = 600
 
 
@@ -57,19 +62,19 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             url,
             echo=echo,
             connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=POOL_SIZE,
+            max_overflow=-1,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    # Keep every connection a concurrent job opens (``SEND_CONCURRENCY``
-    # workers and more): past ``pool_size`` each checkout reconnects. No
-    # pre-ping (a round trip per checkout): connections are recycled instead,
+    # No pre-ping (a round trip per checkout): connections are recycled instead,
     # before a server or proxy idle timeout would have closed them.
     return create_engine(
         url,
         echo=echo,
-        pool_size=PG_POOL_SIZE,
-        max_overflow=PG_POOL_SIZE,
+        pool_size=POOL_SIZE,
+        max_overflow=-1,
         pool_recycle=PG_POOL_RECYCLE_SECONDS,
         connect_args={"connect_timeout": 10},
     )
@@ -105,14 +110,25 @@ def session_scope(engine: Engine, *, immediate: bool = False) -> Iterator[Sessio
     same semantics as ``FOR UPDATE`` on PostgreSQL. It is ignored there.
     """
     writer = _sqlite_writer(engine) if immediate else None
-    if writer is not None:
-        writer.acquire()
-    session = Session(engine, expire_on_commit=False)
+    if writer is None:
+        with _session(Session(engine, expire_on_commit=False)) as session:
+            yield session
+        return
+    # The connection is taken from the pool before the writer lock, so a
+    # thread waiting for a connection never holds the lock others wait for.
     try:
-        if writer is not None:
-            # Applies to this session's first transaction only: keep one
-            # claim per ``session_scope``.
-            session.connection(execution_options={"sqlite_begin": "BEGIN IMMEDIATE"})
+        conn = engine.connect()
+    except SQLAlchemyError as exc:
+        raise DatabaseError(f"database error: {type(exc).__name__}") from exc
+    with conn, writer:
+        immediate_conn = conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+        with _session(Session(bind=immediate_conn, expire_on_commit=False)) as s:
+            yield s
+
+
+@contextmanager
+def _session(session: Session) -> Iterator[Session]:
+    try:
         yield session
         session.commit()
     except SQLAlchemyError as exc:
@@ -123,12 +139,26 @@ def session_scope(engine: Engine, *, immediate: bool = False) -> Iterator[Sessio
         raise
     finally:
         session.close()
-        if writer is not None:
-            writer.release()
 
 
 _writers_lock = threading.Lock()
 _writers: dict[str, threading.RLock] = {}
+
+
+@contextmanager
+def sqlite_writer_lock(engine: Engine) -> Iterator[None]:
+    """Hold this process's writer lock of a SQLite file (nothing elsewhere).
+
+    For code that runs ``BEGIN IMMEDIATE`` on a connection it holds itself
+    rather than through :func:`session_scope`: without the lock, its threads
+    and the claiming thread meet SQLite's busy handler instead of each other.
+    """
+    writer = _sqlite_writer(engine)
+    if writer is None:
+        yield
+        return
+    with writer:
+        yield
 
 
 def _sqlite_writer(engine: Engine) -> threading.RLock | None:

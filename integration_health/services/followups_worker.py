@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
+from integration_health.db import sqlite_writer_lock
 from integration_health.models import InstanceStatus, SendStatus
 from integration_health.services import followups_db as fdb
 from integration_health.services.followups_sql import FI, LEAD, SA, StepItem
@@ -54,7 +55,7 @@ class AccountDb:
         if self.pg:
             conn.execution_options(isolation_level="READ COMMITTED")
         try:
-            with conn.begin():
+            with self._locked(), conn.begin():
                 session = Session(bind=conn, expire_on_commit=False)
                 try:
                     yield session
@@ -71,8 +72,14 @@ class AccountDb:
         if self.pg:
             yield self.conn
             return
-        with self.conn.begin():
+        with self._locked(), self.conn.begin():
             yield self.conn
+
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
+        """SQLite: this process's writer lock around each ``BEGIN IMMEDIATE``."""
+        if self.pg:
+            return contextlib.nullcontext()
+        return sqlite_writer_lock(self.conn.engine)
 
     def _sends_today(self, channel: str, now: datetime) -> int:
         key = (channel, fdb.utc_day_start(now))
