@@ -161,3 +161,18 @@ def test_cli_db_current_says_whether_it_is_head(tmp_path: Path) -> None:
     assert empty.stdout == f"(empty database) (head is {head})\n"
     assert "integration-health db upgrade" in empty.stderr
     assert (current.returncode, current.stdout) == (0, f"{head} (head)\n")
+
+
+def test_head_revision_constant_matches_the_packaged_scripts() -> None:
+    assert migrate.head_revision() == migrate.HEAD_REVISION
+
+
+def test_require_schema_refuses_a_database_one_revision_behind(
+    empty_engine: Engine,
+) -> None:
+    migrate.upgrade(empty_engine, "0001")
+
+    with pytest.raises(ConfigError) as caught:
+        migrate.require_schema(empty_engine)
+
+    assert caught.value.message.startswith("database schema is at 0001, expected")
