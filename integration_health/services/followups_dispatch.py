@@ -53,14 +53,12 @@ class Dispatcher:
         pool: ThreadPoolExecutor,
         workers: int,
         low_water: int,
-        *,
-        slice_seconds: float = SLICE_SECONDS,
     ) -> None:
         self.ctx = ctx
         self.pool = pool
         self.workers = max(1, workers)
         self.low_water = low_water
-        self.slice_seconds = slice_seconds
+        self.slice_seconds = SLICE_SECONDS
         self.cond = threading.Condition()
         self.queues: dict[Key, deque[Claimed]] = {}
         #: Accounts a worker is sending for right now.
@@ -137,14 +135,16 @@ class Dispatcher:
 
     def _take(self, key: Key, turn_ends: float) -> Iterator[Claimed]:
         queue = self.queues[key]
+        taken = 0
         while True:
             with self.cond:
                 if not queue:
                     del self.queues[key]
                     self.cond.notify_all()
                     return
-                if time.monotonic() >= turn_ends and self._ready():
+                if taken and time.monotonic() >= turn_ends and self._ready():
                     return  # another account's turn; this queue stays
+                taken += 1
                 entry = queue.popleft()
                 self.done += 1
                 self.waiting -= 1

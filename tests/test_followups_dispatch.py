@@ -1,0 +1,74 @@
+"""Workers and account queues: turns, longest queue first, each step once."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from integration_health.sandbox import Sandbox
+from integration_health.services import followups_dispatch
+from integration_health.services.followups import RunOptions, run_followups
+from tests.conftest import make_settings
+from tests.followups_seed import NOW, known_profiles, sandbox_scenario, seed
+
+
+def _accounts_in_send_order(sb: Sandbox) -> list[str]:
+    chats = sb.requests("/api/v1/chats", "POST")
+    return [(req.form or {}).get("account_id", ["?"])[0] for req in chats]
+
+
+def _run(engine: Engine, sb: Sandbox, **env: str) -> dict[str, int]:
+    settings = make_settings(
+        UNIPILE_DSN=sb.unipile_dsn,
+        UNIPILE_API_KEY=sb.unipile_api_key,
+        LINKEDIN_SEND_SPACING_SECONDS="0",
+        LINKEDIN_DAILY_MESSAGES="1000",
+        **env,
+    )
+    summary = run_followups(engine, settings, RunOptions(), now=lambda: NOW)
+    return summary.as_dict()
+
+
+def test_one_worker_takes_turns_between_waiting_accounts(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(followups_dispatch, "SLICE_SECONDS", 0.0)
+    seed(engine, workspaces=2, per_workspace=3)
+    known_profiles(engine)
+    with Sandbox(sandbox_scenario(2)) as sb:
+        summary = _run(engine, sb, SEND_CONCURRENCY="1")
+        order = _accounts_in_send_order(sb)
+
+    assert summary["sent"] == 6
+    assert order == ["acc0", "acc1", "acc0", "acc1", "acc0", "acc1"]
+
+
+def test_a_worker_keeps_its_account_while_no_other_waits(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(followups_dispatch, "SLICE_SECONDS", 0.0)
+    seed(engine, workspaces=1, per_workspace=4)
+    known_profiles(engine)
+    with Sandbox(sandbox_scenario(1)) as sb:
+        summary = _run(engine, sb, SEND_CONCURRENCY="2")
+        order = _accounts_in_send_order(sb)
+
+    assert summary["sent"] == 4
+    assert order == ["acc0"] * 4
+
+
+def test_a_late_batch_of_a_new_account_is_sent_before_the_old_ones_end(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(followups_dispatch, "SLICE_SECONDS", 0.0)
+    seed(engine, workspaces=2, per_workspace=4)
+    known_profiles(engine)
+    with Sandbox(sandbox_scenario(2)) as sb:
+        # Batches of 4 hold one account each: acc1's steps come in a later
+        # batch, claimed while acc0 still has steps to send.
+        summary = _run(engine, sb, SEND_CONCURRENCY="1", FOLLOWUP_BATCH_SIZE="4")
+        order = _accounts_in_send_order(sb)
+
+    assert summary["sent"] == 8
+    assert order[-1] == "acc1"
+    assert "acc1" in order[:4]
