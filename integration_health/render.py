@@ -49,14 +49,17 @@ def _json_default(value: Any) -> Any:
         return dataclasses.asdict(value)
     if isinstance(value, set | frozenset | tuple):
         return list(value)
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+    return str(value)  # a Path, a Decimal: their text, never a traceback
 
 
-def to_json(obj: Any) -> str:
-    """Indented JSON with datetimes as ISO-8601 and dataclasses as objects."""
-    return json.dumps(obj, default=_json_default, indent=2, ensure_ascii=False)
+def json_default(value: Any) -> Any:
+    """``json.dumps``'s ``default`` for every output: one way to write a time."""
+    return _json_default(value)
+
+
+def to_json(obj: Any, *, indent: int | None = 2) -> str:
+    """JSON with datetimes as ISO-8601 and dataclasses as objects."""
+    return json.dumps(obj, default=_json_default, indent=indent, ensure_ascii=False)
 
 
 def write_atomic(path: str | Path, text: str) -> None:

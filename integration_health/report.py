@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from integration_health.render import json_default
+
 if TYPE_CHECKING:
     from integration_health.services.verify import CheckResult
 
@@ -31,7 +33,7 @@ def results_json(
             for r in results
         ],
     }
-    return json.dumps(payload, indent=2, default=str)
+    return json.dumps(payload, indent=2, default=json_default)
 
 
 def junit_xml(results: Sequence[CheckResult], *, suite: str = "verify") -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -125,6 +126,21 @@ def test_jobs_lists_by_state_and_retry_puts_them_back(
     ]
     assert retried.stderr == "1 repair jobs put back in the queue\n"
     assert sorted(_jobs(db).values()) == ["done", "pending"]
+
+
+def test_jobs_json_writes_times_as_iso_8601(
+    db: str, make_sandbox: Callable[..., Sandbox]
+) -> None:
+    sb = make_sandbox(scenario())
+    _ghl(db, sb, "repair")
+
+    listed = _ghl(db, sb, "jobs", "--format", "json")
+
+    rows = json.loads(listed.stdout)
+    times = [r["updated_at"] for r in rows]
+    assert times
+    assert all(datetime.fromisoformat(t).tzinfo is not None for t in times)
+    assert all("T" in t and " " not in t for t in times)
 
 
 def test_jobs_rejects_an_unknown_state(

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
+from integration_health.render import json_default
+
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
@@ -129,7 +131,7 @@ class JsonFormatter(logging.Formatter):
             payload["exc"] = record.exc_text
         elif record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
-        return json.dumps(payload, default=str)
+        return json.dumps(payload, default=json_default)
 
 
 def configure_logging(*, verbose: bool, log_format: str) -> None:

@@ -14,6 +14,7 @@ from integration_health.cli.common import (
     run_job,
     wait_option,
 )
+from integration_health.render import to_json
 
 if TYPE_CHECKING:
     from integration_health.services.ghl_repair import RepairReport
@@ -131,7 +132,7 @@ def _repair_dry_run(ctx: typer.Context, ws_ids: list[int] | None, fmt: str) -> N
 
     plan = repair_dry_run(get_state(ctx).engine(), workspace_ids=ws_ids)
     if fmt == "json":
-        typer.echo(json.dumps(plan, default=str, indent=2))
+        typer.echo(to_json(plan))
         return
     from integration_health.render import render_table
 
@@ -162,7 +163,7 @@ def _show_repair(
         "jobs": [vars(job) for job in report.jobs],
     }
     if fmt == "json":
-        typer.echo(json.dumps(payload, default=str, indent=2))
+        typer.echo(to_json(payload))
         return
     parts = [f"{name} {count}" for name, count in sorted(report.outcomes.items())]
     cats = [f"{name} {count}" for name, count in sorted(report.categories.items())]
@@ -223,7 +224,7 @@ def jobs(
         limit=limit,
     )
     if fmt == "json":
-        typer.echo(json.dumps([vars(r) for r in rows], default=str, indent=2))
+        typer.echo(to_json([vars(r) for r in rows]))
         return
     from integration_health.render import render_table
 

@@ -14,6 +14,7 @@ from integration_health.cli.common import (
     get_state,
     run_job,
 )
+from integration_health.render import to_json
 
 if TYPE_CHECKING:
     from integration_health.services.runs import RunHandle
@@ -170,7 +171,7 @@ def _finish(
     assert isinstance(outcome, LeadOutcome)
     flush_after_job(get_state(ctx), no_notify=not notify)
     if output == Format.JSON:
-        typer.echo(json.dumps(asdict(outcome), default=str))
+        typer.echo(to_json(asdict(outcome), indent=None))
     else:
         typer.echo(f"{outcome.lead} {outcome.outcome} {outcome.code or ''}".rstrip())
     line = f"{outcome.lead}: {outcome.outcome}"

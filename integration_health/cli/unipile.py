@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -15,6 +14,7 @@ from integration_health.cli.common import (
     run_job,
     wait_option,
 )
+from integration_health.render import to_json
 
 if TYPE_CHECKING:
     from integration_health.services.runs import RunHandle
@@ -103,7 +103,7 @@ def _render(
     assert isinstance(report, CheckReport)
     data = summary(report)
     if output == Format.JSON:
-        typer.echo(json.dumps(data, default=str, indent=2))
+        typer.echo(to_json(data))
     if not (always or get_state(ctx).shows_summaries()):
         return
     if output != Format.JSON:
