@@ -27,14 +27,11 @@ from integration_health.models import (
     PausedBy,
     PausedReason,
     Provider,
-    RepairJob,
-    RepairKind,
-    RepairStatus,
     SendAttempt,
     SendStatus,
     Workspace,
 )
-from integration_health.sqlutil import dialect_insert
+from integration_health.services.repair_queue import create_missing_jobs
 
 FI = FollowUpInstance.__table__  # type: ignore[attr-defined]
 SA = SendAttempt.__table__  # type: ignore[attr-defined]
@@ -42,7 +39,6 @@ LEAD = Lead.__table__  # type: ignore[attr-defined]
 WS = Workspace.__table__  # type: ignore[attr-defined]
 IH = IntegrationHealth.__table__  # type: ignore[attr-defined]
 STEP = FollowUpStep.__table__  # type: ignore[attr-defined]
-RJ = RepairJob.__table__  # type: ignore[attr-defined]
 
 #: How long an SMS step waits for its lead's GHL contact to be repaired.
 MISSING_CONTACT_DEFER = timedelta(hours=1)
@@ -280,37 +276,8 @@ def _no_contact(owner: str) -> list[Any]:
 
 def _queue_contact_repairs(session: Session, *, owner: str, now: datetime) -> int:
     """One ``ghl_contact`` repair job per lead, inserted only when absent."""
-    rows = (
-        sa.select(
-            sa.literal(RepairKind.GHL_CONTACT.value).label("kind"),
-            FI.c.lead_id,
-            FI.c.workspace_id,
-            sa.literal(RepairStatus.PENDING.value).label("status"),
-            sa.literal(0).label("attempts"),
-            sa.literal(now, type_=RJ.c.next_attempt_at.type).label("next_at"),
-            sa.literal(now, type_=RJ.c.created_at.type).label("created_at"),
-            sa.literal(now, type_=RJ.c.updated_at.type).label("updated_at"),
-        )
-        .where(*_no_contact(owner))
-        .distinct()
-    )
-    columns = [
-        "kind",
-        "lead_id",
-        "workspace_id",
-        "status",
-        "attempts",
-        "next_attempt_at",
-        "created_at",
-        "updated_at",
-    ]
-    statement = (
-        dialect_insert(session, RJ)
-        .from_select(columns, rows)
-        .on_conflict_do_nothing(index_elements=["lead_id", "kind"])
-    )
-    result = session.execute(statement)
-    return max(int(result.rowcount or 0), 0)  # type: ignore[attr-defined]
+    leads = sa.select(FI.c.lead_id).where(*_no_contact(owner))
+    return create_missing_jobs(session, now=now, lead_ids=leads)
 
 
 def _defer_missing_contact(session: Session, *, owner: str, now: datetime) -> int:

@@ -40,11 +40,13 @@ def create_missing_jobs(
     *,
     now: datetime,
     workspace_ids: Collection[int] | None = None,
-    lead_ids: Collection[int] | None = None,
+    lead_ids: Collection[int] | sa.Select[tuple[int]] | None = None,
     reachable_only: bool = False,
 ) -> int:
     """Queue a job for every lead without a contact ID that has none yet.
 
+    ``lead_ids`` narrows to given leads: values, or a SELECT of lead IDs (the
+    follow-up gate passes its claimed SMS steps this way, in one statement).
     ``reachable_only`` leaves out leads with neither e-mail nor phone.
     """
     stamp = sa.literal(now, type_=UTCDateTime())
