@@ -1,5 +1,9 @@
-"""Per-send writes of ``followups run``: the at-most-once attempt row and the
-instance's next state (advance, defer, retry, fail), a few statements each.
+"""The less frequent writes of ``followups run``, through a session: closing
+an attempt that failed, and the instance's next state (defer, retry, fail,
+advance, park as unknown); plus the values and counts the hot path shares.
+
+The hot path (the ``sending`` row and a sent outcome) lives in
+``followups_worker``, as one statement each on a held connection.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from integration_health.models import (
     InstanceStatus,
     SendStatus,
 )
-from integration_health.services.followups_sql import FI, LEAD, SA, StepItem
+from integration_health.services.followups_sql import FI, SA, StepItem
 
 #: Statuses that count against a daily cap (an unknown send may have gone).
 CAP_STATUSES = (
@@ -37,43 +41,6 @@ def _rowcount(result: Any) -> int:
     return int(result.rowcount or 0)
 
 
-def lock_account(session: Session, account_id: str) -> None:
-    """Serialise cap checks of one account across runs (PostgreSQL only;
-    SQLite's ``BEGIN IMMEDIATE`` already serialises every writer)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
-            {"key": f"followups-cap:{account_id}"},
-        )
-
-
-def relaxed_commit(session: Session) -> None:
-    """Let PostgreSQL commit an outcome without waiting for its WAL flush.
-
-    Safe for outcomes only, never for the ``sending`` row: an outcome lost in
-    a server crash leaves the attempt ``sending``, which recovery turns into
-    ``unknown`` (never resent). It saves one fsync per send.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(sa.text("SET LOCAL synchronous_commit = off"))
-
-
-def renew_claim(
-    session: Session, item: StepItem, *, owner: str, until: datetime
-) -> bool:
-    """Extend our lease; False when the instance is no longer ours or active."""
-    result = session.execute(
-        sa.update(FI)
-        .where(
-            FI.c.id == item.instance_id,
-            FI.c.lease_owner == owner,
-            FI.c.status == InstanceStatus.ACTIVE.value,
-        )
-        .values(lease_expires_at=until)
-    )
-    return _rowcount(result) == 1
-
-
 def sends_today(session: Session, account_id: str, channel: str, now: datetime) -> int:
     return int(
         session.execute(
@@ -87,29 +54,6 @@ def sends_today(session: Session, account_id: str, channel: str, now: datetime) 
             )
         ).scalar_one()
     )
-
-
-def insert_sending(
-    session: Session, item: StepItem, *, owner: str, now: datetime, until: datetime
-) -> int:
-    """The ``sending`` row, committed by the caller before the provider call."""
-    result = session.execute(
-        sa.insert(SA)
-        .values(
-            instance_id=item.instance_id,
-            workspace_id=item.workspace_id,
-            step_position=item.position,
-            channel=item.channel,
-            account_id=item.account_id,
-            status=SendStatus.SENDING.value,
-            lease_owner=owner,
-            lease_expires_at=until,
-            created_at=now,
-            updated_at=now,
-        )
-        .returning(SA.c.id)
-    )
-    return int(result.scalar_one())
 
 
 def close_attempt(
@@ -144,23 +88,6 @@ def _lead_values(
     if chat_id and chat_id != item.linkedin_chat_id:
         values["linkedin_chat_id"] = chat_id
     return values
-
-
-def store_lead_ids(
-    session: Session,
-    item: StepItem,
-    *,
-    provider_id: str | None,
-    chat_id: str | None,
-    now: datetime,
-) -> None:
-    values = _lead_values(item, provider_id=provider_id, chat_id=chat_id)
-    if values:
-        session.execute(
-            sa.update(LEAD)
-            .where(LEAD.c.id == item.lead_id)
-            .values(updated_at=now, **values)
-        )
 
 
 def _instance(session: Session, item: StepItem, values: dict[str, Any]) -> None:
