@@ -66,11 +66,22 @@ def has_contact(i: int) -> bool:
     return i == 0
 
 
-def scenario(leads: int = LEADS_PER_WORKSPACE) -> dict[str, Any]:
-    """A sandbox scenario matching :func:`seed`: accounts, profiles, contacts."""
+def ghl_token(slot: int) -> str:
+    """The GHL token of a slot: the canaries first, then plain load tokens."""
+    return GHL_TOKENS[slot] if slot < len(GHL_TOKENS) else f"ghl-load-tok-{slot}"
+
+
+def scenario(
+    leads: int = LEADS_PER_WORKSPACE, slots: int = WORKSPACES
+) -> dict[str, Any]:
+    """A sandbox scenario matching :func:`seed`: accounts, profiles, contacts.
+
+    ``slots`` is how many distinct Unipile accounts and GHL locations exist
+    (pass the same number to :func:`seed`).
+    """
     accounts, profiles, locations = [], {}, {}
     contacts, conversations, messages = [], [], {}
-    for w in range(WORKSPACES):
+    for w in range(slots):
         accounts.append(
             {
                 "id": f"acc_{w}",
@@ -81,7 +92,7 @@ def scenario(leads: int = LEADS_PER_WORKSPACE) -> dict[str, Any]:
             }
         )
         locations[f"loc_{w}"] = {
-            "token": GHL_TOKENS[w],
+            "token": ghl_token(w),
             "revoked": False,
             "wrong_location_tokens": [],
             "allow_duplicates": True,
@@ -195,8 +206,14 @@ def seed(
     leads: int = LEADS_PER_WORKSPACE,
     channels: tuple[str, ...] = ("linkedin_message", "sms"),
     notifications: int = 2,
+    slots: int = WORKSPACES,
 ) -> None:
-    """Workspaces, leads, a sequence each, every lead enrolled and due now."""
+    """Workspaces, leads, a sequence each, every lead enrolled and due now.
+
+    Workspace ``w`` uses account ``acc_{w % slots}`` and location
+    ``loc_{w % slots}``: the tests share two (the secrets canaries), the load
+    run gives every workspace its own.
+    """
     now = utcnow()
     with engine.begin() as conn:
         for w in range(workspaces):
@@ -205,9 +222,9 @@ def seed(
                 Workspace,
                 external_id=f"ws{w}",
                 name=f"Workspace {w}",
-                ghl_location_id=f"loc_{w % WORKSPACES}",
-                ghl_api_key=GHL_TOKENS[w % WORKSPACES],
-                unipile_account_id=f"acc_{w % WORKSPACES}",
+                ghl_location_id=f"loc_{w % slots}",
+                ghl_api_key=ghl_token(w % slots),
+                unipile_account_id=f"acc_{w % slots}",
                 country="US",
                 created_at=now - timedelta(days=30),
                 updated_at=now - timedelta(days=30),
@@ -226,7 +243,7 @@ def seed(
                     template="Hello {first_name}",
                 )
             for i in range(leads):
-                lead_id = _insert(conn, Lead, **_lead(ws_id, w, i, now))
+                lead_id = _insert(conn, Lead, **_lead(ws_id, w, i, now, slots))
                 _insert(
                     conn,
                     FollowUpInstance,
@@ -256,8 +273,8 @@ def seed(
                 )
 
 
-def _lead(ws_id: int, w: int, i: int, now: Any) -> dict[str, Any]:
-    s, ws_slot = i, w % WORKSPACES
+def _lead(ws_id: int, w: int, i: int, now: Any, slots: int) -> dict[str, Any]:
+    s, ws_slot = i, w % slots
     return {
         "external_id": f"ws{w}-lead{i}",
         "workspace_id": ws_id,

@@ -46,6 +46,10 @@ class SandboxState:
     webhook_delay: float = 0.0
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _ids: itertools.count[int] = field(default_factory=itertools.count, repr=False)
+    #: Lookups found by a scan, kept so the next is one dict access (checked
+    #: on use, so a changed profile or token is never answered from here).
+    _profile_seen: dict[str, Json] = field(default_factory=dict, repr=False)
+    _token_seen: dict[str, str] = field(default_factory=dict, repr=False)
 
     def add_contact(self, contact: Json) -> None:
         with self.lock:
@@ -84,11 +88,12 @@ class SandboxState:
         """A profile by its scenario key, provider ID or public slug."""
         if identifier in self.profiles:
             return self.profiles[identifier]
+        seen = self._profile_seen.get(identifier)
+        if seen is not None and _names(seen, identifier):
+            return seen
         for profile in self.profiles.values():
-            if identifier in (
-                profile.get("provider_id"),
-                profile.get("public_identifier"),
-            ):
+            if _names(profile, identifier):
+                self._profile_seen[identifier] = profile
                 return profile
         return None
 
@@ -105,13 +110,21 @@ class SandboxState:
 
     def location_of_token(self, token: str) -> tuple[str | None, bool]:
         """(location, owned): the location a GHL token belongs to or is wrong for."""
+        seen = self._token_seen.get(token)
+        if seen in self.ghl_locations and self.ghl_locations[seen]["token"] == token:
+            return seen, True
         for location_id, location in self.ghl_locations.items():
             if location["token"] == token:
+                self._token_seen[token] = location_id
                 return location_id, True
         for location_id, location in self.ghl_locations.items():
             if token in location["wrong_location_tokens"]:
                 return location_id, False
         return None, False
+
+
+def _names(profile: Json, identifier: str) -> bool:
+    return identifier in (profile.get("provider_id"), profile.get("public_identifier"))
 
 
 def load_scenario(source: Json | Path | str | None) -> Json:
