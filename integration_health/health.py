@@ -30,6 +30,7 @@ from integration_health.models import (
     HealthStatus,
     IntegrationHealth,
     Provider,
+    Workspace,
 )
 from integration_health.redact import redact
 from integration_health.sqlutil import insert_ignoring_conflict
@@ -256,24 +257,30 @@ def _write_event(
     row.changed_at = now
     if reconnected:
         row.connected_at = now
-    _log_transition(transition)
+    _log_transition(transition, _workspace_name(session, row.workspace_id))
     return transition
 
 
-def _log_transition(t: Transition) -> None:
+def _workspace_name(session: Session, workspace_id: int) -> str:
+    """The workspace's external ID, which operators know (its row ID else)."""
+    workspace = session.get(Workspace, workspace_id)
+    return workspace.external_id if workspace is not None else str(workspace_id)
+
+
+def _log_transition(t: Transition, workspace: str) -> None:
     level = logging.INFO if t.to_status == HealthStatus.OK else logging.WARNING
     logger.log(
         level,
         "%s health of workspace %s: %s -> %s (%s %s)",
         t.provider,
-        t.workspace_id,
+        workspace,
         t.from_status or "new",
         t.to_status,
         t.category or "-",
         t.code or "-",
         extra={
             "action": "health.reconnected" if t.reconnected else "health.changed",
-            "ctx_workspace": str(t.workspace_id),
+            "ctx_workspace": workspace,
             "ctx_provider": t.provider,
             "ctx_to_status": t.to_status,
         },

@@ -254,3 +254,13 @@ def test_statuses_returns_known_workspaces(engine: Engine, ws: int) -> None:
     with session_scope(engine) as session:
         assert health.statuses(session, "unipile", [ws, 999]) == {ws: "DISCONNECTED"}
         assert health.statuses(session, "ghl", [ws]) == {}
+
+
+def test_a_transition_is_logged_with_the_workspace_external_id(
+    engine: Engine, ws: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING", logger="integration_health.health"):
+        rec(engine, ws, DISCONNECTED)
+
+    (line,) = [r for r in caplog.records if r.name == "integration_health.health"]
+    assert line.getMessage().startswith("unipile health of workspace w1: new -> ")
