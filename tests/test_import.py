@@ -283,6 +283,29 @@ def test_workspace_with_bad_country_is_skipped(engine: Engine, tmp_path: Path) -
     assert countries == {"w-gb": "GB", "w-us": "US"}
 
 
+def test_lead_with_a_name_longer_than_its_column_is_skipped(
+    engine: Engine, tmp_path: Path
+) -> None:
+    _run(engine, "workspaces", _file(tmp_path, "ws.csv", WORKSPACES))
+    text = LEADS + f"l3,w-gb,{'x' * 100_000},Doe,,,,\n"
+    report = _run(engine, "leads", _file(tmp_path, "leads.csv", text))
+    assert [(i.line, i.reason) for i in report.skipped] == [
+        (4, "first_name is longer than 300 characters")
+    ]
+    assert {row["external_id"] for row in _rows(engine, Lead)} == {"l1", "l2"}
+
+
+def test_workspace_with_an_external_id_longer_than_its_column_is_skipped(
+    engine: Engine, tmp_path: Path
+) -> None:
+    text = WORKSPACES + f"{'w' * 201},Gamma,,,,US\n"
+    report = _run(engine, "workspaces", _file(tmp_path, "ws.csv", text))
+    assert [(i.line, i.reason) for i in report.skipped] == [
+        (4, "external_id is longer than 200 characters")
+    ]
+    assert {r["external_id"] for r in _rows(engine, Workspace)} == {"w-gb", "w-us"}
+
+
 def test_jsonl_leads_import_like_csv(engine: Engine, tmp_path: Path) -> None:
     _run(engine, "workspaces", _file(tmp_path, "ws.csv", WORKSPACES))
     lines = [
@@ -339,6 +362,32 @@ def test_bad_sequence_is_reported_by_the_line_it_starts_on(
     line = text.splitlines().index(" {", 2) + 1
     assert [i.line for i in report.skipped] == [line]
     assert report.skipped[0].reason.startswith("step 1: channel must be one of")
+
+
+@pytest.mark.parametrize(
+    "sequence,reason",
+    [
+        (
+            {"name": "n" * 301, "workspace_external_id": "w-gb", "steps": []},
+            "name is longer than 300 characters",
+        ),
+        (
+            {
+                "name": "long",
+                "workspace_external_id": "w-gb",
+                "steps": [{"channel": "sms", "template": "t" * 8001}],
+            },
+            "step 1: template is longer than 8000 characters",
+        ),
+    ],
+)
+def test_sequence_too_long_for_its_columns_is_skipped(
+    seeded: Engine, tmp_path: Path, sequence: dict[str, Any], reason: str
+) -> None:
+    text = json.dumps([*SEQUENCES, sequence])
+    report = _run(seeded, "sequences", _file(tmp_path, "seq.json", text))
+    assert [i.reason for i in report.skipped] == [reason]
+    assert report.created == 1
 
 
 def test_enrollment_starts_at_first_step_and_is_not_repeated(

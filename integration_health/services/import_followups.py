@@ -30,12 +30,13 @@ from integration_health.models import (
     Workspace,
 )
 from integration_health.services.import_files import ImportReport, Row, text_value
-from integration_health.services.importing import chunks, first_seen
+from integration_health.services.importing import chunks, first_seen, too_long
 
 Step = tuple[str, float, str]
 _CHANNELS = {channel.value for channel in Channel}
 _SEQ = FollowUpSequence.__table__  # type: ignore[attr-defined]
 _STEP = FollowUpStep.__table__  # type: ignore[attr-defined]
+_SEQUENCES = FollowUpSequence.__table__  # type: ignore[attr-defined]
 _INST = FollowUpInstance.__table__  # type: ignore[attr-defined]
 _LEAD = Lead.__table__  # type: ignore[attr-defined]
 
@@ -64,6 +65,9 @@ def parse_steps(value: Any) -> list[Step] | str:
         template = step.get("template", "")
         if not isinstance(template, str):
             return f"step {number}: template must be text"
+        if len(template) > _STEP.c.template.type.length:
+            limit = _STEP.c.template.type.length
+            return f"step {number}: template is longer than {limit} characters"
         steps.append((step["channel"], delay, template))
     return steps
 
@@ -86,6 +90,8 @@ def import_sequences(
             report.skip(row.line, row.error or "missing name")
         elif ws_id is None:
             report.skip(row.line, "unknown workspace_external_id")
+        elif (problem := too_long(_SEQUENCES, {"name": name})) is not None:
+            report.skip(row.line, problem)
         elif isinstance(steps, str):
             report.skip(row.line, steps)
         elif first_seen(seen, (ws_id, name), row, report):

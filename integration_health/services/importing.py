@@ -126,6 +126,20 @@ def first_seen(seen: dict[Any, int], key: Any, row: Row, report: ImportReport) -
     return True
 
 
+def too_long(table: sa.Table, values: dict[str, Any]) -> str | None:
+    """Why a row cannot be stored as given: a value longer than its column.
+
+    PostgreSQL would refuse the whole import at the first such value, and
+    SQLite would keep it whole; both now skip that row and say why.
+    """
+    for name, value in values.items():
+        column = table.c.get(name)
+        limit = getattr(getattr(column, "type", None), "length", None)
+        if isinstance(value, str) and limit is not None and len(value) > limit:
+            return f"{name} is longer than {limit} characters"
+    return None
+
+
 def normalize_phone(value: str | None, region: str) -> str | None:
     """E.164 form of ``value`` read in ``region``, or None if not a valid number."""
     if not value:
@@ -153,6 +167,9 @@ def valid_country(value: str | None) -> str | None:
 
 
 # -- workspaces ---------------------------------------------------------------
+
+_WORKSPACES: sa.Table = Workspace.__table__  # type: ignore[attr-defined]
+_LEADS: sa.Table = Lead.__table__  # type: ignore[attr-defined]
 
 
 def _workspace_fields(row: Row, report: ImportReport) -> dict[str, Any] | None:
@@ -186,7 +203,12 @@ def import_workspaces(
             report.skip(row.line, row.error or "missing external_id")
             continue
         fields = _workspace_fields(row, report)
-        if fields is not None and first_seen(seen, external_id, row, report):
+        if fields is None:
+            continue
+        problem = too_long(_WORKSPACES, {"external_id": external_id, **fields})
+        if problem is not None:
+            report.skip(row.line, problem)
+        elif first_seen(seen, external_id, row, report):
             parsed[external_id] = (row.line, fields)
     for keys in chunks(list(parsed)):
         existing = {
@@ -277,10 +299,15 @@ def import_leads(
         if ws_key not in workspaces:
             report.skip(row.line, "unknown workspace_external_id")
             continue
+        ws_id, country = workspaces[ws_key]
+        fields = _lead_fields(row, country, report)
+        problem = too_long(_LEADS, {"external_id": external_id, **fields})
+        if problem is not None:
+            report.skip(row.line, problem)
+            continue
         if not first_seen(seen, external_id, row, report):
             continue
-        ws_id, country = workspaces[ws_key]
-        batch.append((row, external_id, ws_id, _lead_fields(row, country, report)))
+        batch.append((row, external_id, ws_id, fields))
     for part in chunks(batch):
         _write_leads(session, part, report, now)
 
