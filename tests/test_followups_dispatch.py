@@ -29,45 +29,47 @@ def _run(engine: Engine, sb: Sandbox, **env: str) -> dict[str, int]:
     return summary.as_dict()
 
 
-def test_one_worker_takes_turns_between_waiting_accounts(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(followups_dispatch, "SLICE_SECONDS", 0.0)
-    seed(engine, workspaces=2, per_workspace=3)
+def _send_order(
+    engine: Engine, workspaces: int, per_workspace: int, **env: str
+) -> tuple[dict[str, int], list[str]]:
+    """Run once against a sandbox knowing the accounts; the accounts sent for."""
+    seed(engine, workspaces=workspaces, per_workspace=per_workspace)
     known_profiles(engine)
-    with Sandbox(sandbox_scenario(2)) as sb:
-        summary = _run(engine, sb, SEND_CONCURRENCY="1")
-        order = _accounts_in_send_order(sb)
+    with Sandbox(sandbox_scenario(workspaces)) as sb:
+        summary = _run(engine, sb, **env)
+        return summary, _accounts_in_send_order(sb)
+
+
+@pytest.fixture
+def every_step_a_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(followups_dispatch, "SLICE_SECONDS", 0.0)
+
+
+@pytest.mark.usefixtures("every_step_a_turn")
+def test_one_worker_takes_turns_between_waiting_accounts(engine: Engine) -> None:
+    summary, order = _send_order(engine, 2, 3, SEND_CONCURRENCY="1")
 
     assert summary["sent"] == 6
     assert order == ["acc0", "acc1", "acc0", "acc1", "acc0", "acc1"]
 
 
-def test_a_worker_keeps_its_account_while_no_other_waits(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(followups_dispatch, "SLICE_SECONDS", 0.0)
-    seed(engine, workspaces=1, per_workspace=4)
-    known_profiles(engine)
-    with Sandbox(sandbox_scenario(1)) as sb:
-        summary = _run(engine, sb, SEND_CONCURRENCY="2")
-        order = _accounts_in_send_order(sb)
+@pytest.mark.usefixtures("every_step_a_turn")
+def test_a_worker_keeps_its_account_while_no_other_waits(engine: Engine) -> None:
+    summary, order = _send_order(engine, 1, 4, SEND_CONCURRENCY="2")
 
     assert summary["sent"] == 4
     assert order == ["acc0"] * 4
 
 
+@pytest.mark.usefixtures("every_step_a_turn")
 def test_a_late_batch_of_a_new_account_is_sent_before_the_old_ones_end(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
+    engine: Engine,
 ) -> None:
-    monkeypatch.setattr(followups_dispatch, "SLICE_SECONDS", 0.0)
-    seed(engine, workspaces=2, per_workspace=4)
-    known_profiles(engine)
-    with Sandbox(sandbox_scenario(2)) as sb:
-        # Batches of 4 hold one account each: acc1's steps come in a later
-        # batch, claimed while acc0 still has steps to send.
-        summary = _run(engine, sb, SEND_CONCURRENCY="1", FOLLOWUP_BATCH_SIZE="4")
-        order = _accounts_in_send_order(sb)
+    # Batches of 4 hold one account each: acc1's steps come in a later
+    # batch, claimed while acc0 still has steps to send.
+    summary, order = _send_order(
+        engine, 2, 4, SEND_CONCURRENCY="1", FOLLOWUP_BATCH_SIZE="4"
+    )
 
     assert summary["sent"] == 8
     assert order[-1] == "acc1"
