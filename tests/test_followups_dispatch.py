@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy.engine import Engine
 
 from integration_health.sandbox import Sandbox
-from integration_health.services import followups_dispatch
+from integration_health.services import followups_dispatch, followups_send
 from integration_health.services.followups import RunOptions, run_followups
 from tests.conftest import make_settings
-from tests.followups_seed import NOW, known_profiles, sandbox_scenario, seed
+from tests.followups_seed import (
+    NOW,
+    instances,
+    known_profiles,
+    sandbox_scenario,
+    seed,
+)
 
 
 def _accounts_in_send_order(sb: Sandbox) -> list[str]:
@@ -74,3 +82,27 @@ def test_a_late_batch_of_a_new_account_is_sent_before_the_old_ones_end(
     assert summary["sent"] == 8
     assert order[-1] == "acc1"
     assert "acc1" in order[:4]
+
+
+def test_an_account_that_cannot_be_opened_gives_its_claims_back(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened = followups_send.account_db
+
+    def account_db(db_engine: Engine, account: str) -> Any:
+        if account == "acc0":
+            raise RuntimeError("cannot open this account")
+        return opened(db_engine, account)
+
+    monkeypatch.setattr(followups_send, "account_db", account_db)
+    summary, order = _send_order(engine, 2, 2, SEND_CONCURRENCY="2")
+
+    assert order == ["acc1", "acc1"]
+    assert summary["sent"] == 2
+    by_workspace = sorted(
+        (i.workspace_id, i.status, i.lease_owner) for i in instances(engine)
+    )
+    assert [status for _, status, _ in by_workspace] == ["active"] * 2 + [
+        "completed"
+    ] * 2
+    assert all(owner is None for _, _, owner in by_workspace)

@@ -121,33 +121,43 @@ class Dispatcher:
 
     def _worker(self) -> None:
         while (key := self._next()) is not None:
-            turn_ends = time.monotonic() + self.slice_seconds
+            turn = _Turn(time.monotonic() + self.slice_seconds)
             try:
-                send_queue(self.ctx, key[1], self._take(key, turn_ends))
+                send_queue(self.ctx, key[1], self._take(key, turn))
             finally:
                 with self.cond:
                     self.busy.discard(key)
                     queue = self.queues.get(key)
-                    if queue is not None and self.ctx.abort.is_set():
-                        del self.queues[key]  # stopped early: claims go back
+                    # Stopped early, or the account could not be opened at
+                    # all (its turn took nothing): its claims go back.
+                    stopped = self.ctx.abort.is_set() or not turn.taken
+                    if queue is not None and stopped:
+                        del self.queues[key]
                         self.waiting -= len(queue)
                     self.cond.notify_all()
 
-    def _take(self, key: Key, turn_ends: float) -> Iterator[Claimed]:
+    def _take(self, key: Key, turn: _Turn) -> Iterator[Claimed]:
         queue = self.queues[key]
-        taken = 0
         while True:
             with self.cond:
                 if not queue:
                     del self.queues[key]
                     self.cond.notify_all()
                     return
-                if taken and time.monotonic() >= turn_ends and self._ready():
+                if turn.taken and time.monotonic() >= turn.ends and self._ready():
                     return  # another account's turn; this queue stays
-                taken += 1
+                turn.taken += 1
                 entry = queue.popleft()
                 self.done += 1
                 self.waiting -= 1
                 if self.waiting < self.low_water:
                     self.cond.notify_all()
             yield entry
+
+
+class _Turn:
+    """One worker's turn at one account: when it ends, how many steps it took."""
+
+    def __init__(self, ends: float) -> None:
+        self.ends = ends
+        self.taken = 0
