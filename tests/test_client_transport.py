@@ -34,7 +34,7 @@ def test_client_has_explicit_timeouts(http: httpx.Client) -> None:
 EXCEPTIONS = [
     (httpx.ReadTimeout("t"), Category.NETWORK_TIMEOUT, "timeout"),
     (httpx.WriteTimeout("t"), Category.NETWORK_TIMEOUT, "timeout"),
-    (httpx.PoolTimeout("t"), Category.NETWORK_TIMEOUT, "timeout"),
+    (httpx.PoolTimeout("t"), Category.NETWORK_TIMEOUT, "pool_timeout"),
     (httpx.RemoteProtocolError("peer closed"), Category.NETWORK_TIMEOUT,
      "connection_reset"),
     (httpx.ReadError("reset"), Category.NETWORK_TIMEOUT, "connection_reset"),
@@ -62,17 +62,21 @@ def test_exceptions_are_mapped_once_with_cause(
 
 
 @pytest.mark.parametrize(
-    "exc", [httpx.ConnectError("refused"), httpx.ConnectTimeout("slow")]
+    ("exc", "code"),
+    [
+        (httpx.ConnectError("refused"), "connect_error"),
+        (httpx.ConnectTimeout("slow"), "connect_timeout"),
+    ],
 )
 def test_connect_failures_are_retried_at_most_twice(
-    httpx_mock: HTTPXMock, http: httpx.Client, exc: Exception
+    httpx_mock: HTTPXMock, http: httpx.Client, exc: Exception, code: str
 ) -> None:
     sleeps: list[float] = []
     for _ in range(3):
         httpx_mock.add_exception(exc)
     with pytest.raises(ProviderError) as info:
         tx.request(http, "POST", "/x", provider="p", sleep=sleeps.append)
-    assert info.value.category == Category.NETWORK_TIMEOUT
+    assert (info.value.category, info.value.code) == (Category.NETWORK_TIMEOUT, code)
     assert len(httpx_mock.get_requests()) == 3
     assert len(sleeps) == 2 and all(0 < s <= 1 for s in sleeps)
 

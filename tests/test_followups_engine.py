@@ -347,6 +347,42 @@ def test_config_error_stops_the_run_and_releases_claims(engine: Engine) -> None:
     assert {r.lease_owner for r in instances(engine)} == {None}
 
 
+def _attempt_statuses(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT status FROM send_attempt ORDER BY id"))
+        return [row[0] for row in rows]
+
+
+def test_config_error_closes_the_attempt_it_interrupted(engine: Engine) -> None:
+    seed(engine, per_workspace=1)
+    err = ProviderConfigError(
+        Category.CONFIG_ERROR, provider="unipile", status=401, code="bad_key"
+    )
+    with pytest.raises(ProviderConfigError):
+        _run(engine, FakeSender(errors={"acc0": [err]}))
+    assert _attempt_statuses(engine) == ["failed"]
+
+
+@pytest.mark.parametrize("code", ["connect_error", "connect_timeout", "pool_timeout"])
+def test_a_send_that_never_connected_is_retried_not_unknown(
+    engine: Engine, code: str
+) -> None:
+    seed(engine, per_workspace=1)
+    err = ProviderError(Category.NETWORK_TIMEOUT, provider="unipile", code=code)
+    summary = _run(engine, FakeSender(errors={"acc0": [err]}))
+    assert _attempt_statuses(engine) == ["failed"]
+    assert summary.as_dict()["unknown"] == 0
+    assert [(r.status, r.step_attempts) for r in instances(engine)] == [("active", 1)]
+
+
+def test_a_timeout_during_the_send_is_unknown(engine: Engine) -> None:
+    seed(engine, per_workspace=1)
+    err = ProviderError(Category.NETWORK_TIMEOUT, provider="unipile", code="timeout")
+    summary = _run(engine, FakeSender(errors={"acc0": [err]}))
+    assert _attempt_statuses(engine) == ["unknown"]
+    assert summary.as_dict()["unknown"] == 1
+
+
 def test_dry_run_changes_nothing(engine: Engine) -> None:
     seed(engine, per_workspace=2, unipile="DISCONNECTED")
     fake = FakeSender()

@@ -31,6 +31,10 @@ _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.I)
 
 StatusClassifier = Callable[[int], Category]
 
+#: Codes of failures that happened before the request left this machine: no
+#: connection was made, so the provider cannot have acted on it.
+NOT_SENT_CODES = frozenset({"connect_error", "connect_timeout", "pool_timeout"})
+
 
 def _guard_httpx_logger() -> None:
     """httpx logs each request URL at INFO; mask it wherever logs are shown."""
@@ -121,6 +125,10 @@ def map_exception(
 
 
 def _category_of(exc: httpx.HTTPError) -> tuple[Category, str]:
+    if isinstance(exc, httpx.ConnectTimeout):
+        return Category.NETWORK_TIMEOUT, "connect_timeout"
+    if isinstance(exc, httpx.PoolTimeout):
+        return Category.NETWORK_TIMEOUT, "pool_timeout"
     if isinstance(exc, httpx.TimeoutException):
         return Category.NETWORK_TIMEOUT, "timeout"
     if isinstance(exc, httpx.ConnectError):

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session
 
+from integration_health.clients.transport import NOT_SENT_CODES
 from integration_health.db import session_scope
 from integration_health.errors import (
     DISCONNECTING,
@@ -56,16 +57,21 @@ def handle_failure(
     """Close the attempt and move the instance by the failure's kind.
 
     Raises ``exc`` again when it is a configuration error of the run.
-    Known limitation: a timeout during the send itself is ambiguous (the
-    provider may have sent it), so it becomes ``unknown`` and the instance
-    waits for an operator instead of being retried; that is the price of
-    at most once.
+    Known limitation: a timeout or a dropped connection during the send
+    itself is ambiguous (the provider may have sent it), so it becomes
+    ``unknown`` and the instance waits for an operator instead of being
+    retried; that is the price of at most once. A failure to connect at all
+    is not ambiguous: nothing left this machine, so it is retried.
     """
     now = ctx.now()
     config = (
         isinstance(exc, ProviderConfigError) or exc.category == Category.CONFIG_ERROR
     )
-    ambiguous = during == "send" and exc.category == Category.NETWORK_TIMEOUT
+    ambiguous = (
+        during == "send"
+        and exc.category == Category.NETWORK_TIMEOUT
+        and exc.code not in NOT_SENT_CODES
+    )
     with (scope or (lambda: session_scope(ctx.engine)))() as session:
         if ambiguous:
             fdb.close_attempt(
@@ -77,10 +83,11 @@ def handle_failure(
         fdb.close_attempt(
             session, attempt_id, status=SendStatus.FAILED, now=now, error=exc
         )
-        if config:
-            raise exc
-        kind, retry_at = _classify(ctx, session, item, exc, now=now, during=during)
-        _apply(ctx, session, item, exc, kind, retry_at, now=now)
+        if not config:
+            kind, retry_at = _classify(ctx, session, item, exc, now=now, during=during)
+            _apply(ctx, session, item, exc, kind, retry_at, now=now)
+    if config:  # raised once the attempt is closed: the run stops, nothing sent
+        raise exc
 
 
 def _classify(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import threading
 import time
 from collections import Counter
@@ -57,22 +58,20 @@ class SmsSender(Protocol):
     def send_sms(self, token: str, contact_id: str, text: str) -> Any: ...
 
 
-class _Fields(dict[str, str]):
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
+#: The placeholders a template may use; anything else in braces is text.
+_PLACEHOLDER = re.compile(r"\{(first_name|last_name)\}")
 
 
 def render(template: str | None, item: StepItem) -> str:
     """``{first_name}`` and ``{last_name}`` filled in; a missing name is empty.
 
-    Other braces are left as written, so a template never fails to render.
+    Only those two exact placeholders are replaced; every other brace (JSON,
+    ``{0}``, a lone ``{``, ``{first_name.__class__}``, ``{first_name:>99}``)
+    is sent as written, so a template never fails to render and never
+    reaches into the program's objects or grows past what was written.
     """
-    fields = _Fields(first_name=item.first_name or "", last_name=item.last_name or "")
-    return (
-        (template or "").format_map(fields)
-        if "{" in (template or "")
-        else (template or "")
-    )
+    names = {"first_name": item.first_name or "", "last_name": item.last_name or ""}
+    return _PLACEHOLDER.sub(lambda found: names[found.group(1)], template or "")
 
 
 def full_jitter(attempt: int, *, base: float, cap: float, rand: float) -> float:
