@@ -516,6 +516,16 @@ def test_cli_import_twice_reports_everything_unchanged(
     assert "pit-0123456789abcdef" not in first.stderr + second.stderr
 
 
+def test_cli_quiet_import_prints_no_summary(cli_db: str, tmp_path: Path) -> None:
+    ws = _file(tmp_path, "ws.csv", WORKSPACES)
+    result = run_cli(
+        "--database-url", cli_db, "--quiet", "import", "workspaces", str(ws)
+    )
+    assert result.returncode == 0
+    assert result.stderr == ""
+    assert _count(cli_db, "workspace") == 2
+
+
 def test_cli_import_is_recorded_as_a_job_run(cli_db: str, tmp_path: Path) -> None:
     ws = _file(tmp_path, "ws.csv", WORKSPACES)
     assert _cli(cli_db, "workspaces", str(ws)).returncode == 0

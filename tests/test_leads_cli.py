@@ -78,6 +78,18 @@ def test_check_linkedin_422_quarantines_only_that_lead(
     assert lead_row(engine, jane).linkedin_provider_id == "ACoAAjane0001"
 
 
+def test_check_linkedin_json_is_the_only_output(
+    engine: Engine, db_url: str, box: Sandbox
+) -> None:
+    ws = add_workspace(engine)
+    add_lead(engine, ws, "l-gone", "gone")
+    result = run_cli(
+        "leads", "check-linkedin", "l-gone", "--format", "json", env=_env(box, db_url)
+    )
+    assert json.loads(result.stdout)["outcome"] == "unreachable"
+    assert result.stderr == ""
+
+
 def test_send_linkedin_starts_a_chat_and_stores_it(
     engine: Engine, db_url: str, box: Sandbox
 ) -> None:

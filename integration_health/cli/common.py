@@ -189,6 +189,16 @@ def echo_err(message: str) -> None:
     typer.echo(message, err=True)
 
 
+def echo_note(ctx: typer.Context, message: str) -> None:
+    """An operator command's result line on stderr, unless ``--quiet`` is given.
+
+    Unlike a job's summary it shows off a terminal too (a script that imports
+    wants to see what was skipped), but an explicit ``--quiet`` hides it.
+    """
+    if get_state(ctx).quiet is not True:
+        typer.echo(message, err=True)
+
+
 def echo_summary(ctx: typer.Context, message: str, *, err: bool = True) -> None:
     """A job's summary or table line: printed unless the run is quiet.
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from integration_health.cli.common import echo_err, get_state, run_job
+from integration_health.cli.common import echo_note, get_state, run_job
 
 if TYPE_CHECKING:
     from integration_health.services.runs import RunHandle
@@ -78,19 +78,20 @@ def _import(
             skipped=len(report.skipped),
         )
     note = " (dry run: nothing written)" if dry_run else ""
-    echo_err(
+    echo_note(
+        ctx,
         f"{report.kind} from {file}: {report.created} created, {report.updated} "
-        f"updated, {report.unchanged} unchanged, {len(report.skipped)} skipped{note}"
+        f"updated, {report.unchanged} unchanged, {len(report.skipped)} skipped{note}",
     )
     if report.resumed:
-        echo_err(f"  {report.resumed} follow-ups resumed (new LinkedIn profile)")
+        echo_note(ctx, f"  {report.resumed} follow-ups resumed (new LinkedIn profile)")
     for issue in report.skipped:
-        echo_err(f"  line {issue.line}: skipped: {issue.reason}")
+        echo_note(ctx, f"  line {issue.line}: skipped: {issue.reason}")
     for issue in report.warnings[:MAX_WARNINGS_SHOWN]:
-        echo_err(f"  line {issue.line}: warning: {issue.reason}")
+        echo_note(ctx, f"  line {issue.line}: warning: {issue.reason}")
     hidden = len(report.warnings) - MAX_WARNINGS_SHOWN
     if hidden > 0:
-        echo_err(f"  ... and {hidden} more warnings (see --format json)")
+        echo_note(ctx, f"  ... and {hidden} more warnings (see --format json)")
     if fmt is OutputFormat.JSON:
         typer.echo(to_json(report.as_dict()))
     return 1 if report.skipped else 0

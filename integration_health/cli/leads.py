@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from integration_health.cli.common import (
-    echo_err,
+    echo_note,
     flush_after_job,
     get_state,
     run_job,
@@ -70,7 +70,9 @@ def clear_unreachable(
             typer.echo(
                 json.dumps({"cleared": result.cleared, "resumed": result.resumed})
             )
-        echo_err(f"leads cleared {result.cleared}, follow-ups resumed {result.resumed}")
+        echo_note(
+            ctx, f"leads cleared {result.cleared}, follow-ups resumed {result.resumed}"
+        )
         return 0
 
     run_job(ctx, "leads", body, wait=True)
@@ -174,12 +176,13 @@ def _finish(
         typer.echo(to_json(asdict(outcome), indent=None))
     else:
         typer.echo(f"{outcome.lead} {outcome.outcome} {outcome.code or ''}".rstrip())
-    line = f"{outcome.lead}: {outcome.outcome}"
-    if outcome.detail:
-        line += f": {outcome.detail}"
+    # The line above is the answer; this one adds, for people, what it does
+    # not say (JSON already holds it all).
+    extra = [outcome.detail] if outcome.detail else []
     if outcome.retry_at:
-        line += f" (not before {outcome.retry_at.isoformat()})"
-    echo_err(line)
+        extra.append(f"not before {outcome.retry_at.isoformat()}")
+    if extra and output != Format.JSON:
+        echo_note(ctx, f"{outcome.lead}: {'; '.join(extra)}")
     # must_wait is an answer, not a failure, for a lookup.
     fine = outcome.ok or (reachable_ok and outcome.outcome == "must_wait")
     return 0 if fine else 1
