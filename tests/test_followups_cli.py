@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -255,6 +256,9 @@ def test_stop_signal_ends_a_spaced_run_at_once_and_gives_back_its_claims(
             )
         ).scalar_one()
         locks = conn.execute(sa.text("SELECT count(*) FROM run_lock")).scalar_one()
-        run = conn.execute(sa.text("SELECT status, exit_code FROM job_run")).one()
+        run = conn.execute(
+            sa.text("SELECT status, exit_code, counts FROM job_run")
+        ).one()
     assert (held, locks) == (0, 0)
-    assert tuple(run) == ("failed", proc.returncode)
+    assert tuple(run[:2]) == ("failed", proc.returncode)
+    assert json.loads(run[2])["sent"] == 1  # what it did before the stop

@@ -62,7 +62,12 @@ def run(
 
     Example: integration-health followups run --limit 500 --max-seconds 240
     """
-    from integration_health.services.followups import JOB, RunOptions, run_followups
+    from integration_health.services.followups import (
+        JOB,
+        RunOptions,
+        RunSummary,
+        run_followups,
+    )
 
     state = get_state(ctx)
     settings, engine = state.settings(), state.engine()
@@ -73,10 +78,15 @@ def run(
         return
 
     def body(handle: RunHandle) -> int:
-        with _progress() as advance:
-            summary = run_followups(engine, settings, options, progress=advance)
+        summary = RunSummary()
+        try:
+            with _progress() as advance:
+                run_followups(
+                    engine, settings, options, progress=advance, summary=summary
+                )
+        finally:  # a stopped run records what it sent too
+            handle.counts.update(_flat(summary.as_dict()))
         data = summary.as_dict()
-        handle.counts.update(_flat(data))
         flush_after_job(state, no_notify=no_notify)
         echo_summary(ctx, _summary_line(data))
         if output is OutputFormat.JSON:

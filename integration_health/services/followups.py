@@ -141,8 +141,13 @@ def run_followups(
     rand: Callable[[], float] = random.random,
     clock: Callable[[], float] = time.monotonic,
     progress: Callable[[int], None] | None = None,
+    summary: RunSummary | None = None,
 ) -> RunSummary:
-    """Run once; the caller holds the run lock (``services.runs``)."""
+    """Run once; the caller holds the run lock (``services.runs``).
+
+    ``summary``, when given, is filled in even when the run is interrupted,
+    so that a stopped run still records what it did.
+    """
     workspace_id = _workspace_id(engine, options.workspace)
     if options.dry_run:
         rows = plan_due(
@@ -166,7 +171,7 @@ def run_followups(
         rand=rand,
         clock=clock,
     )
-    summary = RunSummary()
+    summary = summary if summary is not None else RunSummary()
     with session_scope(engine, immediate=True) as session:
         summary.recovered_unknown = fsql.recover_unknown(session, now=now())
     if settings.unipile_health_gate:
@@ -177,9 +182,9 @@ def run_followups(
     try:
         _batches(ctx, options, summary, senders, workspace_id, progress)
     finally:
+        summary.counts = dict(ctx.counts)
         with session_scope(engine) as session:
             fsql.release_claims(session, owner=owner, prefix=True)
-    summary.counts = dict(ctx.counts)
     if ctx.config_error is not None:
         raise ctx.config_error
     return summary
