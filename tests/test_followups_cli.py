@@ -102,6 +102,17 @@ def test_dry_run_changes_nothing_and_calls_no_provider(
         assert conn.execute(sa.text("SELECT count(*) FROM job_run")).scalar() == 0
 
 
+def test_dry_run_table_shows_whole_values_when_piped(
+    engine: Engine, db_url: str, make_sandbox: SandboxFactory
+) -> None:
+    long_name = "workspace-with-a-rather-long-external-id-"
+    sb = _prepared(engine, make_sandbox, per_workspace=1, prefix=long_name)
+    result = run_cli("followups", "run", "--dry-run", env=_env(sb, db_url))
+    assert result.returncode == 0, result.stderr
+    assert f"{long_name}0" in result.stdout
+    assert "linkedin_message" in result.stdout
+
+
 def test_a_second_run_while_one_is_going_exits_0_with_one_line(
     engine: Engine, db_url: str, make_sandbox: SandboxFactory
 ) -> None:

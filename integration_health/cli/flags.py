@@ -44,10 +44,8 @@ def flags(
         items = [{"variable": v, "value": shown, "source": s} for v, shown, s in rows]
         typer.echo(json.dumps(items, indent=2))
         return
-    from rich.console import Console
-    from rich.table import Table
+    from integration_health.render import render_table
 
-    table = Table("variable", "value", "source")
-    for row in rows:
-        table.add_row(*row)
-    Console(width=120).print(table)
+    render_table(
+        "settings" if show_all else "flags", ("variable", "value", "source"), rows
+    )

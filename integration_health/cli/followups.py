@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -16,6 +15,7 @@ from integration_health.cli.common import (
     run_job,
     wait_option,
 )
+from integration_health.render import to_json
 
 if TYPE_CHECKING:
     from integration_health.services.runs import RunHandle
@@ -119,23 +119,26 @@ def _summary_line(data: dict[str, Any]) -> str:
 
 def _render(data: dict[str, Any], output: OutputFormat) -> None:
     if output is OutputFormat.JSON:
-        typer.echo(json.dumps(data, sort_keys=True))
+        typer.echo(to_json(data, indent=None))
         return
-    from rich.console import Console
-    from rich.table import Table
+    from integration_health.render import render_table
 
-    table = Table("instance", "workspace", "lead", "step", "channel", "action", "why")
-    for row in data["plan"]:
-        table.add_row(
-            str(row["instance_id"]),
-            row["workspace"],
-            row["lead"],
-            str(row["step"]),
-            row["channel"] or "",
-            row["action"],
-            row["reason"],
-        )
-    Console().print(table)
+    render_table(
+        "follow-up steps due",
+        ("instance", "workspace", "lead", "step", "channel", "action", "why"),
+        (
+            (
+                row["instance_id"],
+                row["workspace"],
+                row["lead"],
+                row["step"],
+                row["channel"],
+                row["action"],
+                row["reason"],
+            )
+            for row in data["plan"]
+        ),
+    )
 
 
 class _progress:
