@@ -265,7 +265,7 @@ def test_cli_without_webhook_leaves_notices_queued(
     result = run_cli("--no-quiet", "notify", "flush", env={"DATABASE_URL": db_url})
     assert result.returncode == 0, result.stderr
     assert (
-        result.stderr.strip() == "SLACK_WEBHOOK_URL is not set: 1 notices stay queued"
+        result.stderr.strip() == "SLACK_WEBHOOK_URL is not set: 1 notice stays queued"
     )
     assert stored(engine)[0].status == "pending"
 

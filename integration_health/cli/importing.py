@@ -84,7 +84,8 @@ def _import(
         f"updated, {report.unchanged} unchanged, {len(report.skipped)} skipped{note}",
     )
     if report.resumed:
-        echo_note(ctx, f"  {report.resumed} follow-ups resumed (new LinkedIn profile)")
+        resumed = "follow-up" if report.resumed == 1 else "follow-ups"
+        echo_note(ctx, f"  {report.resumed} {resumed} resumed (new LinkedIn profile)")
     for issue in report.skipped:
         echo_note(ctx, f"  line {issue.line}: skipped: {issue.reason}")
     for issue in report.warnings[:MAX_WARNINGS_SHOWN]:

@@ -79,9 +79,8 @@ def flush_command(
         if report is None:
             count = pending_count(state.engine())
             handle.counts["pending"] = count
-            echo_summary(
-                ctx, f"SLACK_WEBHOOK_URL is not set: {count} notices stay queued"
-            )
+            waits = "notice stays" if count == 1 else "notices stay"
+            echo_summary(ctx, f"SLACK_WEBHOOK_URL is not set: {count} {waits} queued")
             return 0
         handle.counts.update(
             sent=report.sent,
