@@ -383,6 +383,22 @@ def test_a_timeout_during_the_send_is_unknown(engine: Engine) -> None:
     assert summary.as_dict()["unknown"] == 1
 
 
+def test_a_workspace_without_an_account_defers_its_steps_an_hour(
+    engine: Engine,
+) -> None:
+    seed(engine, per_workspace=2)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE workspace SET unipile_account_id = NULL"))
+    fake = FakeSender()
+    summary = _run(engine, fake)
+    assert fake.calls == []
+    assert summary.as_dict()["deferred"] == {"no_sending_account": 2}
+    assert {
+        (r.status, r.deferred_reason, r.next_run_at, r.lease_owner)
+        for r in instances(engine)
+    } == {("active", "no_sending_account", NOW + timedelta(hours=1), None)}
+
+
 def test_dry_run_changes_nothing(engine: Engine) -> None:
     seed(engine, per_workspace=2, unipile="DISCONNECTED")
     fake = FakeSender()

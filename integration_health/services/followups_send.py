@@ -34,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 #: LinkedIn's limit on an invitation note.
 INVITE_NOTE_MAX = 300
+#: Why and how long a step waits whose workspace has no sending account.
+NO_ACCOUNT = "no_sending_account"
+NO_ACCOUNT_WAIT = timedelta(hours=1)
 
 
 class LinkedInSender(Protocol):
@@ -170,10 +173,19 @@ def _provider(item: StepItem) -> str:
 
 def _one(ctx: RunContext, db: AccountDb, owner: str, item: StepItem) -> None:
     account = item.account_id
-    if (_provider(item), item.workspace_id) in ctx.stopped or not account:
+    if (_provider(item), item.workspace_id) in ctx.stopped:
         ctx.count("skipped")
         return
     now = ctx.now()
+    if not account:
+        # Nothing to send through until the workspace is imported with its
+        # Unipile account or GHL location: look again in an hour, not at
+        # every run, and say why.
+        with db.session() as session:
+            until = now + NO_ACCOUNT_WAIT
+            fdb.defer(session, item, until=until, reason=NO_ACCOUNT, now=now)
+        ctx.count(f"deferred:{NO_ACCOUNT}")
+        return
     held = ctx.throttled.get(account) or ctx.capped.get((account, item.channel))
     if held is not None:
         reason = "account_throttled" if account in ctx.throttled else "daily_cap"
