@@ -34,15 +34,36 @@ def _parse_bool(value: str) -> bool:
     raise ValueError("accepted: 1/0, true/false, yes/no, on/off")
 
 
+_DATABASE_URLS = "sqlite:///PATH or postgresql://USER@HOST:PORT/DB"
+
+
+def _sqlite_in_memory(rest: str) -> bool:
+    """Whether a SQLite URL (after ``sqlite://``) names no file at all."""
+    path, _, query = rest.partition("?")
+    database = path[1:] if path.startswith("/") else path
+    return (
+        database in {"", ":memory:"}
+        or database.startswith("file::memory:")
+        or "mode=memory" in query.split("&")
+    )
+
+
 def _parse_database_url(value: str) -> str:
     value = value.strip()
     scheme = value.split("://", 1)[0].lower() if "://" in value else ""
     if scheme in {"sqlite", "sqlite+pysqlite"}:
+        # Each command is its own process: an in-memory database would be
+        # migrated, filled and lost at every exit, so no run could see another.
+        if _sqlite_in_memory(value.split("://", 1)[1]):
+            raise ValueError(
+                f"accepted: {_DATABASE_URLS}; an in-memory SQLite database "
+                "is lost when the command exits, so give a file"
+            )
         return value
     if scheme in {"postgresql", "postgres", "postgresql+psycopg"}:
         rest = value.split("://", 1)[1]
         return f"postgresql+psycopg://{rest}"
-    raise ValueError("accepted: sqlite:///PATH or postgresql://USER@HOST:PORT/DB")
+    raise ValueError(f"accepted: {_DATABASE_URLS}")
 
 
 def _parse_http_url(value: str) -> str:

@@ -118,3 +118,19 @@ def test_readme_configuration_table_lists_every_variable() -> None:
 
 def test_every_setting_has_exactly_one_variable() -> None:
     assert settings_field_names() == {var.attr for var in VARIABLES}
+
+
+IN_MEMORY_ERROR = (
+    "error: DATABASE_URL: invalid value; accepted: sqlite:///PATH or "
+    "postgresql://USER@HOST:PORT/DB; an in-memory SQLite database is lost when "
+    "the command exits, so give a file\n"
+)
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_in_memory_sqlite_url_exits_2_saying_the_data_would_be_lost(
+    url: str, tmp_path: Path
+) -> None:
+    result = run_cli("--database-url", url, "status", cwd=tmp_path)
+
+    assert (result.returncode, result.stderr) == (2, IN_MEMORY_ERROR)

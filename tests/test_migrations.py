@@ -176,3 +176,12 @@ def test_require_schema_refuses_a_database_one_revision_behind(
         migrate.require_schema(empty_engine)
 
     assert caught.value.message.startswith("database schema is at 0001, expected")
+
+
+def test_an_in_memory_sqlite_engine_can_be_migrated() -> None:
+    engine = make_engine("sqlite://")
+
+    migrate.upgrade(engine)
+
+    assert migrate.current_revision(engine) == migrate.HEAD_REVISION
+    engine.dispose()
