@@ -9,6 +9,8 @@ line instead of in the middle of a job.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,7 +18,7 @@ from integration_health.errors import ConfigError
 
 if TYPE_CHECKING:
     from alembic.config import Config
-    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine import Connection, Engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 #: The newest revision among the packaged scripts, written here so that every
@@ -35,14 +37,68 @@ def alembic_config() -> Config:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the database to ``revision`` in one transaction."""
+#: The name of the PostgreSQL advisory lock every upgrade holds (see
+#: :func:`upgrade`); its key is derived like the run locks' keys.
+UPGRADE_LOCK = "db-upgrade"
+
+
+def upgrade(
+    engine: Engine,
+    revision: str = "head",
+    *,
+    on_wait: Callable[[], None] | None = None,
+) -> tuple[str | None, str | None]:
+    """Bring the database to ``revision`` in one transaction; (before, after).
+
+    Upgrades run one at a time across processes and hosts: two deploy hooks
+    running at once would otherwise both create the same tables, and the
+    second fail half way. The second waits (``on_wait`` is called first,
+    on PostgreSQL), then reads the revision the first left, so it finds the
+    schema at head and changes nothing.
+    """
     from alembic import command
+    from alembic.runtime.migration import MigrationContext
 
     config = alembic_config()
-    with engine.begin() as connection:
+    with _upgrade_transaction(engine, on_wait) as connection:
+        before = MigrationContext.configure(connection).get_current_revision()
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+        after = MigrationContext.configure(connection).get_current_revision()
+    return before, after
+
+
+@contextmanager
+def _upgrade_transaction(
+    engine: Engine, on_wait: Callable[[], None] | None
+) -> Iterator[Connection]:
+    """A transaction that holds the database's migration lock until it ends.
+
+    PostgreSQL: a transaction-level advisory lock, freed at commit, rollback
+    or when the process dies. SQLite: ``BEGIN IMMEDIATE``, the file's write
+    lock (other processes wait in the busy timeout), and this process's
+    writer lock so that its own threads queue instead of meeting it.
+    """
+    import sqlalchemy as sa
+
+    from integration_health.db import is_postgres, is_sqlite, sqlite_writer_lock
+    from integration_health.services.runs import lock_key
+
+    if is_sqlite(engine):
+        with engine.connect() as conn, sqlite_writer_lock(engine):
+            conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+            with conn.begin():
+                yield conn
+        return
+    with engine.begin() as conn:
+        if is_postgres(engine):
+            key = {"key": lock_key(UPGRADE_LOCK)}
+            taken = conn.execute(sa.text("SELECT pg_try_advisory_xact_lock(:key)"), key)
+            if not taken.scalar():
+                if on_wait is not None:
+                    on_wait()
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), key)
+        yield conn
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import fnmatch
+import os
+import subprocess
+import sys
+import time
 import tomllib
 import uuid
 from collections.abc import Iterator
@@ -12,7 +16,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel
 
@@ -20,6 +24,7 @@ from integration_health import migrate
 from integration_health.cli.common import AppState
 from integration_health.db import make_engine
 from integration_health.errors import ConfigError
+from integration_health.services.runs import lock_key
 from tests.conftest import REPO_ROOT, run_cli
 
 
@@ -185,3 +190,97 @@ def test_an_in_memory_sqlite_engine_can_be_migrated() -> None:
 
     assert migrate.current_revision(engine) == migrate.HEAD_REVISION
     engine.dispose()
+
+
+def _start_cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    """``integration-health ARGS`` in its own process, not waited for."""
+    child_env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "PYTHONPATH": str(REPO_ROOT),
+        "LANG": "C.UTF-8",
+        **env,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "integration_health", *args],
+        env=child_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _waiters_for_the_upgrade_lock(engine: Engine) -> int:
+    """Sessions of this database waiting for the upgrade's advisory lock."""
+    key = lock_key(migrate.UPGRADE_LOCK) & 0xFFFF_FFFF_FFFF_FFFF
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                    "AND NOT granted AND classid::bigint = :high "
+                    "AND objid::bigint = :low AND database = "
+                    "(SELECT oid FROM pg_database WHERE datname = current_database())"
+                ),
+                {"high": key >> 32, "low": key & 0xFFFF_FFFF},
+            ).scalar_one()
+        )
+
+
+def test_two_upgrades_at_once_on_postgres_run_one_after_the_other(
+    pg_empty: Engine,
+) -> None:
+    env = {"DATABASE_URL": pg_empty.url.render_as_string(hide_password=False)}
+    head = migrate.HEAD_REVISION
+    with pg_empty.connect() as holder:  # both start while the lock is taken
+        key = {"key": lock_key(migrate.UPGRADE_LOCK)}
+        holder.execute(text("SELECT pg_advisory_lock(:key)"), key)
+        procs = [_start_cli("db", "upgrade", env=env) for _ in range(2)]
+        deadline = time.monotonic() + 60
+        while _waiters_for_the_upgrade_lock(pg_empty) < 2:
+            assert time.monotonic() < deadline, "the upgrades never waited"
+            assert all(p.poll() is None for p in procs), "an upgrade did not wait"
+            time.sleep(0.1)
+        holder.execute(text("SELECT pg_advisory_unlock(:key)"), key)
+    outcomes = [(p.wait(timeout=60), p.communicate()) for p in procs]
+
+    waiting = "another db upgrade is in progress; waiting for it\n"
+    assert sorted((code, err) for code, (_, err) in outcomes) == [
+        (0, f"{waiting}database schema already at {head} (head)\n"),
+        (0, f"{waiting}database schema upgraded from (empty) to {head}\n"),
+    ]
+    assert migrate.current_revision(pg_empty) == head
+
+
+def _has_open(pid: int, path: Path) -> bool:
+    fds = Path(f"/proc/{pid}/fd")
+    try:
+        return any(os.path.realpath(fd) == str(path) for fd in fds.iterdir())
+    except OSError:
+        return False
+
+
+def test_upgrade_on_sqlite_waits_for_another_ones_write_lock(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    engine = make_engine(f"sqlite:///{path}")
+    config = migrate.alembic_config()
+    with engine.connect() as holder:  # another upgrade, not committed yet
+        holder.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+        with holder.begin():
+            config.attributes["connection"] = holder
+            command.upgrade(config, "head")
+            proc = _start_cli(
+                "db", "upgrade", env={"DATABASE_URL": f"sqlite:///{path}"}
+            )
+            deadline = time.monotonic() + 60
+            while not _has_open(proc.pid, path):
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.05)
+            time.sleep(3)  # past its first read, into its own upgrade
+    _, err = proc.communicate(timeout=60)
+    engine.dispose()
+
+    assert (proc.returncode, err) == (
+        0,
+        f"database schema already at {migrate.HEAD_REVISION} (head)\n",
+    )
