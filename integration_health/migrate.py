@@ -62,6 +62,7 @@ def upgrade(
     config = alembic_config()
     with _upgrade_transaction(engine, on_wait) as connection:
         before = MigrationContext.configure(connection).get_current_revision()
+        require_known(before)
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
         after = MigrationContext.configure(connection).get_current_revision()
@@ -131,11 +132,45 @@ def stamped_revision(engine: Engine) -> str | None:
     return versions[0] if len(versions) == 1 else ",".join(sorted(versions)) or None
 
 
+def known_revisions() -> set[str]:
+    """Every revision among the packaged scripts (imports Alembic)."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(alembic_config())
+    return {script.revision for script in scripts.walk_revisions()}
+
+
+def require_known(revision: str | None) -> None:
+    """Raise :class:`ConfigError` when this version cannot read ``revision``.
+
+    A database a newer version has migrated (the code was rolled back, or
+    one host was not upgraded) cannot be upgraded from here, and telling the
+    operator to run ``db upgrade`` would send them round in circles.
+    """
+    if revision is None:
+        return
+    known = known_revisions()
+    if all(part in known for part in revision.split(",")):
+        return
+    from integration_health import __version__
+
+    raise ConfigError(
+        f"the database is at revision {revision}, which this version of "
+        f"integration-health ({__version__}) does not know (it may be newer); "
+        "run the matching version or a newer one"
+    )
+
+
 def require_schema(engine: Engine) -> None:
-    """Raise :class:`ConfigError` unless the database is at head."""
+    """Raise :class:`ConfigError` unless the database is at head.
+
+    Only a mismatch costs more than the one SELECT: then the scripts are
+    read, to tell a database behind this version from one ahead of it.
+    """
     current = stamped_revision(engine)
     head = HEAD_REVISION
     if current != head:
+        require_known(current)
         raise ConfigError(
             f"database schema is at {current or '(empty)'}, expected {head}; "
             "run: integration-health db upgrade"

@@ -20,7 +20,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel
 
-from integration_health import migrate
+from integration_health import __version__, migrate
 from integration_health.cli.common import AppState
 from integration_health.db import make_engine
 from integration_health.errors import ConfigError
@@ -284,3 +284,43 @@ def test_upgrade_on_sqlite_waits_for_another_ones_write_lock(tmp_path: Path) -> 
         0,
         f"database schema already at {migrate.HEAD_REVISION} (head)\n",
     )
+
+
+def _at_unknown_revision(engine: Engine) -> None:
+    """The database as a newer version would leave it: a revision not shipped."""
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+
+
+UNKNOWN_REVISION = (
+    "the database is at revision 0099, which this version of integration-health "
+    f"({__version__}) does not know (it may be newer); "
+    "run the matching version or a newer one"
+)
+
+
+def test_require_schema_names_a_revision_this_version_does_not_know(
+    empty_engine: Engine,
+) -> None:
+    _at_unknown_revision(empty_engine)
+
+    with pytest.raises(ConfigError) as caught:
+        migrate.require_schema(empty_engine)
+
+    assert caught.value.message == UNKNOWN_REVISION
+
+
+@pytest.mark.parametrize("command", [("db", "current"), ("db", "upgrade"), ("status",)])
+def test_cli_on_a_revision_this_version_does_not_know_exits_2_in_one_line(
+    sqlite_url: str, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    engine = make_engine(sqlite_url)
+    _at_unknown_revision(engine)
+
+    result = run_cli(*command, env={"DATABASE_URL": sqlite_url}, cwd=tmp_path)
+
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == f"error: {UNKNOWN_REVISION}\n"
+    assert migrate.stamped_revision(engine) == "0099"
+    engine.dispose()

@@ -46,6 +46,7 @@ def current(ctx: typer.Context) -> None:
 
     engine = get_state(ctx).engine(require_schema=False)
     revision = migrate.current_revision(engine)
+    migrate.require_known(revision)
     head = migrate.head_revision()
     if revision == head:
         typer.echo(f"{revision} (head)")
