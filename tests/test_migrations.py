@@ -125,7 +125,7 @@ def test_engine_of_a_command_refuses_an_unmigrated_database(tmp_path: Path) -> N
 
     with pytest.raises(ConfigError, match="run: integration-health db upgrade"):
         state.engine()
-    state.engine(require_schema=False)  # db commands still get it
+    state.engine(require_schema=False, create=True)  # db upgrade still gets it
 
 
 def test_package_data_ships_every_migration_file() -> None:
@@ -157,6 +157,7 @@ def test_cli_db_upgrade_reports_from_and_to(tmp_path: Path) -> None:
 def test_cli_db_current_says_whether_it_is_head(tmp_path: Path) -> None:
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
     head = migrate.head_revision()
+    (tmp_path / "cli.db").touch()  # a SQLite file without a schema
 
     empty = run_cli("db", "current", env=env, cwd=tmp_path)
     run_cli("db", "upgrade", env=env, cwd=tmp_path)
@@ -324,3 +325,17 @@ def test_cli_on_a_revision_this_version_does_not_know_exits_2_in_one_line(
     assert result.stderr == f"error: {UNKNOWN_REVISION}\n"
     assert migrate.stamped_revision(engine) == "0099"
     engine.dispose()
+
+
+def test_cli_db_current_on_a_missing_sqlite_file_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "typo.db"
+
+    result = run_cli("db", "current", env={"DATABASE_URL": f"sqlite:///{path}"})
+
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"error: no database at {path}; run: integration-health db upgrade\n"
+    )
+    assert not path.exists()

@@ -22,7 +22,7 @@ def upgrade(ctx: typer.Context) -> None:
     """
     from integration_health import migrate
 
-    engine = get_state(ctx).engine(require_schema=False)
+    engine = get_state(ctx).engine(require_schema=False, create=True)
     before, after = migrate.upgrade(
         engine,
         on_wait=lambda: echo_err("another db upgrade is in progress; waiting for it"),
