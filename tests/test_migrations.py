@@ -212,7 +212,7 @@ def _start_cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
 
 
 def _waiters_for_the_upgrade_lock(engine: Engine) -> int:
-    """Sessions of this database waiting for the upgrade's advisory lock."""
+    """Connections to this database waiting for the upgrade's advisory lock."""
     key = lock_key(migrate.UPGRADE_LOCK) & 0xFFFF_FFFF_FFFF_FFFF
     with engine.connect() as conn:
         return int(
