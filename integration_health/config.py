@@ -34,31 +34,70 @@ def _parse_bool(value: str) -> bool:
     raise ValueError("accepted: 1/0, true/false, yes/no, on/off")
 
 
+_DATABASE_URLS = "sqlite:///PATH or postgresql://USER@HOST:PORT/DB"
+
+
+def _sqlite_in_memory(rest: str) -> bool:
+    """Whether a SQLite URL (after ``sqlite://``) names no file at all."""
+    path, _, query = rest.partition("?")
+    database = path[1:] if path.startswith("/") else path
+    return (
+        database in {"", ":memory:"}
+        or database.startswith("file::memory:")
+        or "mode=memory" in query.split("&")
+    )
+
+
 def _parse_database_url(value: str) -> str:
     value = value.strip()
     scheme = value.split("://", 1)[0].lower() if "://" in value else ""
     if scheme in {"sqlite", "sqlite+pysqlite"}:
+        # Each command is its own process: an in-memory database would be
+        # migrated, filled and lost at every exit, so no run could see another.
+        if _sqlite_in_memory(value.split("://", 1)[1]):
+            raise ValueError(
+                f"accepted: {_DATABASE_URLS}; an in-memory SQLite database "
+                "is lost when the command exits, so give a file"
+            )
         return value
     if scheme in {"postgresql", "postgres", "postgresql+psycopg"}:
         rest = value.split("://", 1)[1]
         return f"postgresql+psycopg://{rest}"
-    raise ValueError("accepted: sqlite:///PATH or postgresql://USER@HOST:PORT/DB")
+    raise ValueError(f"accepted: {_DATABASE_URLS}")
 
 
 def _parse_http_url(value: str) -> str:
     value = value.strip().rstrip("/")
     parts = urlsplit(value)
-    if parts.scheme not in {"http", "https"} or not parts.netloc:
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # not a number, or out of range
+        port_ok = False
+    if parts.scheme not in {"http", "https"} or not parts.hostname or not port_ok:
         raise ValueError("accepted: an http:// or https:// URL")
     return value
 
 
+_DSN_ACCEPTED = "accepted: https://HOST[:PORT], or HOST:PORT as Unipile shows it"
+
+
 def _parse_dsn(value: str) -> str:
-    """A Unipile DSN: ``host:port`` or a URL; stored as a base URL without path."""
+    """A Unipile DSN: ``host:port`` or a URL; stored as a base URL without path.
+
+    Unipile's dashboard gives the DSN as ``HOST:PORT``, without a scheme, so
+    that form is read as HTTPS. Without a scheme the port is required: a
+    bare word is a mistake (a key pasted in the wrong place), not a host.
+    """
     value = value.strip().rstrip("/")
     if "://" not in value:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(_DSN_ACCEPTED)
         value = f"https://{value}"
-    value = _parse_http_url(value)
+    try:
+        value = _parse_http_url(value)
+    except ValueError:
+        raise ValueError(_DSN_ACCEPTED) from None
     parts = urlsplit(value)
     return f"{parts.scheme}://{parts.netloc}"
 
@@ -506,7 +545,60 @@ def load_settings(
             register_secret(urlsplit(parsed).password)
         values[var.attr] = parsed
         sources[var.env] = source
+    _check_together(values)
+    if file_values:
+        _warn_unknown(env_file or Path(".env"), file_values)
     return Settings(**values, sources=sources)
+
+
+def _check_together(values: Mapping[str, Any]) -> None:
+    """Rules between variables, each valid alone (one line naming both)."""
+    base = values["repair_backoff_base_seconds"]
+    cap = values["repair_backoff_cap_seconds"]
+    if cap < base:
+        # The cap would silently win over the base: every retry at the cap.
+        raise ConfigError(
+            f"REPAIR_BACKOFF_CAP_SECONDS ({cap:g}) is below "
+            f"REPAIR_BACKOFF_BASE_SECONDS ({base:g}); accepted: a cap at "
+            "least the base"
+        )
+
+
+#: First words of our variables' names: a key of an env file that starts
+#: with one of them (``AUTO_DISBALE``) is most likely one of ours, mistyped.
+_FAMILIES = frozenset(var.env.split("_", 1)[0] for var in VARIABLES)
+#: Read by the HTTP client itself (``HTTP_PROXY``), not settings of ours.
+_NOT_OURS = frozenset({"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"})
+_warned: set[tuple[str, str]] = set()
+
+
+def _warn_unknown(path: Path, file_values: Mapping[str, str]) -> None:
+    """Warn, once per key, of an env-file key that looks like ours but is not.
+
+    A mistyped flag (``AUTO_DISBALE=0``) would otherwise leave the default in
+    effect without a word. Keys of other families (the cron wrapper's
+    ``JOB_TIMEOUT_SECONDS``, another program's) are left alone.
+    """
+    import difflib
+    import logging
+
+    known = [var.env for var in VARIABLES]
+    for key in file_values:
+        upper = key.upper()
+        if key in known or upper in _NOT_OURS:
+            continue
+        if upper.split("_", 1)[0] not in _FAMILIES or (str(path), key) in _warned:
+            continue
+        _warned.add((str(path), key))
+        close = difflib.get_close_matches(upper, known, n=1, cutoff=0.8)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        logging.getLogger(__name__).warning(
+            "%s in %s is not a setting of integration-health%s; it is ignored",
+            key,
+            path,
+            hint,
+            extra={"action": "config.unknown_variable"},
+        )
 
 
 def env_example() -> str:

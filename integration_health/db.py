@@ -30,6 +30,21 @@ POOL_SIZE = 20
 PG_POOL_RECYCLE_SECONDS = 600
 
 
+def _sqlite_pool_args(url: str) -> dict[str, Any]:
+    """The pool size for a SQLite file; nothing for an in-memory database.
+
+    SQLAlchemy gives an in-memory database a one-connection-per-thread pool,
+    which takes no size and refuses these arguments. The rule is SQLAlchemy's
+    own (``mode=memory`` or no file name). The CLI refuses in-memory URLs
+    before this (``config.py``); library callers still get a working engine.
+    """
+    parsed = make_url(url)
+    database = parsed.database or ""
+    if database in {"", ":memory:"} or parsed.query.get("mode") == "memory":
+        return {}
+    return {"pool_size": POOL_SIZE, "max_overflow": -1}
+
+
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
@@ -62,8 +77,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             url,
             echo=echo,
             connect_args={"check_same_thread": False, "timeout": 30},
-            pool_size=POOL_SIZE,
-            max_overflow=-1,
+            **_sqlite_pool_args(url),
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)

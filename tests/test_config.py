@@ -118,3 +118,57 @@ def test_readme_configuration_table_lists_every_variable() -> None:
 
 def test_every_setting_has_exactly_one_variable() -> None:
     assert settings_field_names() == {var.attr for var in VARIABLES}
+
+
+IN_MEMORY_ERROR = (
+    "error: DATABASE_URL: invalid value; accepted: sqlite:///PATH or "
+    "postgresql://USER@HOST:PORT/DB; an in-memory SQLite database is lost when "
+    "the command exits, so give a file\n"
+)
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_in_memory_sqlite_url_exits_2_saying_the_data_would_be_lost(
+    url: str, tmp_path: Path
+) -> None:
+    result = run_cli("--database-url", url, "status", cwd=tmp_path)
+
+    assert (result.returncode, result.stderr) == (2, IN_MEMORY_ERROR)
+
+
+def test_backoff_cap_below_its_base_exits_2_naming_both(tmp_path: Path) -> None:
+    env = {"REPAIR_BACKOFF_BASE_SECONDS": "120", "REPAIR_BACKOFF_CAP_SECONDS": "60"}
+
+    result = run_cli("flags", env=env, cwd=tmp_path)
+
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "error: REPAIR_BACKOFF_CAP_SECONDS (60) is below "
+        "REPAIR_BACKOFF_BASE_SECONDS (120); accepted: a cap at least the base\n"
+    )
+
+
+def test_unipile_dsn_that_names_no_host_and_port_exits_2(tmp_path: Path) -> None:
+    result = run_cli("flags", env={"UNIPILE_DSN": "notaurl"}, cwd=tmp_path)
+
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "error: UNIPILE_DSN: invalid value; accepted: https://HOST[:PORT], "
+        "or HOST:PORT as Unipile shows it\n"
+    )
+
+
+def test_only_an_env_file_key_that_looks_like_ours_is_warned_about(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "prod.env").write_text(
+        "AUTO_DISBALE=0\nJOB_TIMEOUT_SECONDS=600\nHTTP_PROXY=\n"
+    )
+
+    result = run_cli("--env-file", "prod.env", "flags", cwd=tmp_path)
+
+    assert result.returncode == 0
+    assert result.stderr == (
+        "WARNING AUTO_DISBALE in prod.env is not a setting of integration-health "
+        "(did you mean AUTO_DISABLE?); it is ignored\n"
+    )

@@ -228,3 +228,28 @@ def test_missing_examples_folder_exits_2_in_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().count("\n") == 0
     assert f"looked in {package / 'examples'}" in result.stderr
+
+
+def test_keep_naming_an_existing_file_exits_2_in_one_line(tmp_path: Path) -> None:
+    target = tmp_path / "somefile"
+    target.write_text("mine\n")
+
+    result = run_cli("demo", "--keep", str(target), timeout=60)
+
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"error: --keep {target}: exists and is not a folder; choose a new folder\n"
+    )
+    assert target.read_text() == "mine\n"
+
+
+def test_keep_under_an_existing_file_exits_2_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "somefile").write_text("mine\n")
+    target = tmp_path / "somefile" / "demo"
+
+    result = run_cli("demo", "--keep", str(target), timeout=60)
+
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"error: --keep {target}: cannot create the folder: Not a directory\n"
+    )

@@ -422,6 +422,64 @@ def test_enrollment_starts_at_first_step_and_is_not_repeated(
     assert (again.created, again.unchanged) == (0, 1)
 
 
+def test_sequence_with_a_delay_past_ten_years_is_skipped_naming_it(
+    seeded: Engine, tmp_path: Path
+) -> None:
+    far = {
+        "name": "far",
+        "workspace_external_id": "w-gb",
+        "steps": [{"channel": "sms", "delay_hours": 1e300}],
+    }
+    text = json.dumps([*SEQUENCES, far])
+
+    report = _run(seeded, "sequences", _file(tmp_path, "seq.json", text))
+
+    assert [i.reason for i in report.skipped] == [
+        "step 1: delay_hours must be a number from 0 to 87600 (10 years)"
+    ]
+    assert [r["name"] for r in _rows(seeded, FollowUpSequence)] == ["intro"]
+
+
+def _intro_in_both_workspaces(engine: Engine, tmp_path: Path) -> None:
+    both = [SEQUENCES[0], {**SEQUENCES[0], "workspace_external_id": "w-us"}]
+    _run(engine, "sequences", _file(tmp_path, "s.json", json.dumps(both)))
+
+
+def test_enrollment_whose_first_run_is_past_9999_is_skipped_and_the_rest_kept(
+    seeded: Engine, tmp_path: Path
+) -> None:
+    _intro_in_both_workspaces(seeded, tmp_path)
+    text = (
+        "lead_external_id,sequence_name,start_at\n"
+        "l1,intro,9999-12-31T23:59:59\nl2,intro,2026-04-01T08:00:00\n"
+    )
+
+    report = _run(seeded, "enrollments", _file(tmp_path, "e.csv", text))
+
+    assert [(i.line, i.reason) for i in report.skipped] == [
+        (2, "start_at plus the first step's delay_hours is past 9999")
+    ]
+    (row,) = _rows(seeded, FollowUpInstance)
+    assert row["lead_id"] == _lead(seeded, "l2").id
+
+
+def test_enrollment_whose_start_at_leaves_the_calendar_in_utc_is_skipped(
+    seeded: Engine, tmp_path: Path
+) -> None:
+    _intro_in_both_workspaces(seeded, tmp_path)
+    text = (
+        "lead_external_id,sequence_name,start_at\n"
+        "l1,intro,0001-01-01T00:00:00+05:00\nl2,intro,\n"
+    )
+
+    report = _run(seeded, "enrollments", _file(tmp_path, "e.csv", text))
+
+    assert [(i.line, i.reason) for i in report.skipped] == [
+        (2, "start_at in UTC is outside the years 1 to 9999")
+    ]
+    assert report.created == 1
+
+
 def test_enrollment_without_start_at_starts_now(seeded: Engine, tmp_path: Path) -> None:
     _run(seeded, "sequences", _file(tmp_path, "s.json", json.dumps(SEQUENCES)))
     text = "lead_external_id,sequence_name\nl1,intro\n"

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import fnmatch
+import os
+import subprocess
+import sys
+import time
 import tomllib
 import uuid
 from collections.abc import Iterator
@@ -12,14 +16,15 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel
 
-from integration_health import migrate
+from integration_health import __version__, migrate
 from integration_health.cli.common import AppState
 from integration_health.db import make_engine
 from integration_health.errors import ConfigError
+from integration_health.services.runs import lock_key
 from tests.conftest import REPO_ROOT, run_cli
 
 
@@ -120,7 +125,7 @@ def test_engine_of_a_command_refuses_an_unmigrated_database(tmp_path: Path) -> N
 
     with pytest.raises(ConfigError, match="run: integration-health db upgrade"):
         state.engine()
-    state.engine(require_schema=False)  # db commands still get it
+    state.engine(require_schema=False, create=True)  # db upgrade still gets it
 
 
 def test_package_data_ships_every_migration_file() -> None:
@@ -152,6 +157,7 @@ def test_cli_db_upgrade_reports_from_and_to(tmp_path: Path) -> None:
 def test_cli_db_current_says_whether_it_is_head(tmp_path: Path) -> None:
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
     head = migrate.head_revision()
+    (tmp_path / "cli.db").touch()  # a SQLite file without a schema
 
     empty = run_cli("db", "current", env=env, cwd=tmp_path)
     run_cli("db", "upgrade", env=env, cwd=tmp_path)
@@ -176,3 +182,160 @@ def test_require_schema_refuses_a_database_one_revision_behind(
         migrate.require_schema(empty_engine)
 
     assert caught.value.message.startswith("database schema is at 0001, expected")
+
+
+def test_an_in_memory_sqlite_engine_can_be_migrated() -> None:
+    engine = make_engine("sqlite://")
+
+    migrate.upgrade(engine)
+
+    assert migrate.current_revision(engine) == migrate.HEAD_REVISION
+    engine.dispose()
+
+
+def _start_cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    """``integration-health ARGS`` in its own process, not waited for."""
+    child_env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "PYTHONPATH": str(REPO_ROOT),
+        "LANG": "C.UTF-8",
+        **env,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "integration_health", *args],
+        env=child_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _waiters_for_the_upgrade_lock(engine: Engine) -> int:
+    """Connections to this database waiting for the upgrade's advisory lock."""
+    key = lock_key(migrate.UPGRADE_LOCK) & 0xFFFF_FFFF_FFFF_FFFF
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                    "AND NOT granted AND classid::bigint = :high "
+                    "AND objid::bigint = :low AND database = "
+                    "(SELECT oid FROM pg_database WHERE datname = current_database())"
+                ),
+                {"high": key >> 32, "low": key & 0xFFFF_FFFF},
+            ).scalar_one()
+        )
+
+
+def test_two_upgrades_at_once_on_postgres_run_one_after_the_other(
+    pg_empty: Engine,
+) -> None:
+    env = {"DATABASE_URL": pg_empty.url.render_as_string(hide_password=False)}
+    head = migrate.HEAD_REVISION
+    with pg_empty.connect() as holder:  # both start while the lock is taken
+        key = {"key": lock_key(migrate.UPGRADE_LOCK)}
+        holder.execute(text("SELECT pg_advisory_lock(:key)"), key)
+        procs = [_start_cli("db", "upgrade", env=env) for _ in range(2)]
+        deadline = time.monotonic() + 60
+        while _waiters_for_the_upgrade_lock(pg_empty) < 2:
+            assert time.monotonic() < deadline, "the upgrades never waited"
+            assert all(p.poll() is None for p in procs), "an upgrade did not wait"
+            time.sleep(0.1)
+        holder.execute(text("SELECT pg_advisory_unlock(:key)"), key)
+    outcomes = [(p.wait(timeout=60), p.communicate()) for p in procs]
+
+    waiting = "another db upgrade is in progress; waiting for it\n"
+    assert sorted((code, err) for code, (_, err) in outcomes) == [
+        (0, f"{waiting}database schema already at {head} (head)\n"),
+        (0, f"{waiting}database schema upgraded from (empty) to {head}\n"),
+    ]
+    assert migrate.current_revision(pg_empty) == head
+
+
+def _has_open(pid: int, path: Path) -> bool:
+    fds = Path(f"/proc/{pid}/fd")
+    try:
+        return any(os.path.realpath(fd) == str(path) for fd in fds.iterdir())
+    except OSError:
+        return False
+
+
+def test_upgrade_on_sqlite_waits_for_another_ones_write_lock(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    engine = make_engine(f"sqlite:///{path}")
+    config = migrate.alembic_config()
+    with engine.connect() as holder:  # another upgrade, not committed yet
+        holder.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+        with holder.begin():
+            config.attributes["connection"] = holder
+            command.upgrade(config, "head")
+            proc = _start_cli(
+                "db", "upgrade", env={"DATABASE_URL": f"sqlite:///{path}"}
+            )
+            deadline = time.monotonic() + 60
+            while not _has_open(proc.pid, path):
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.05)
+            time.sleep(3)  # past its first read, into its own upgrade
+    _, err = proc.communicate(timeout=60)
+    engine.dispose()
+
+    assert (proc.returncode, err) == (
+        0,
+        f"database schema already at {migrate.HEAD_REVISION} (head)\n",
+    )
+
+
+def _at_unknown_revision(engine: Engine) -> None:
+    """The database as a newer version would leave it: a revision not shipped."""
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+
+
+UNKNOWN_REVISION = (
+    "the database is at revision 0099, which this version of integration-health "
+    f"({__version__}) does not know (it may be newer); "
+    "run the matching version or a newer one"
+)
+
+
+def test_require_schema_names_a_revision_this_version_does_not_know(
+    empty_engine: Engine,
+) -> None:
+    _at_unknown_revision(empty_engine)
+
+    with pytest.raises(ConfigError) as caught:
+        migrate.require_schema(empty_engine)
+
+    assert caught.value.message == UNKNOWN_REVISION
+
+
+@pytest.mark.parametrize("command", [("db", "current"), ("db", "upgrade"), ("status",)])
+def test_cli_on_a_revision_this_version_does_not_know_exits_2_in_one_line(
+    sqlite_url: str, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    engine = make_engine(sqlite_url)
+    _at_unknown_revision(engine)
+
+    result = run_cli(*command, env={"DATABASE_URL": sqlite_url}, cwd=tmp_path)
+
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == f"error: {UNKNOWN_REVISION}\n"
+    assert migrate.stamped_revision(engine) == "0099"
+    engine.dispose()
+
+
+def test_cli_db_current_on_a_missing_sqlite_file_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "typo.db"
+
+    result = run_cli("db", "current", env={"DATABASE_URL": f"sqlite:///{path}"})
+
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"error: no database at {path}; run: integration-health db upgrade\n"
+    )
+    assert not path.exists()

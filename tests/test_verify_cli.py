@@ -120,3 +120,15 @@ def test_junit_has_one_testcase_per_check_and_the_report_is_written(
     text = report.read_text()
     assert "release-42" in text and "| jobs-fresh | fail |" in text
     assert "s3cr3t-token" not in result.stdout + text + junit.read_text()
+
+
+def test_since_further_back_than_the_bound_exits_2_in_one_line(
+    sqlite_url: str,
+) -> None:
+    result = _verify(sqlite_url, "--since", "99999999h", "--no-live")
+
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "error: --since: '99999999h' is more than 3650 days back; "
+        "accepted: a deploy time within the last 3650 days\n"
+    )

@@ -143,7 +143,26 @@ def test_since_accepts_iso_and_relative(text: str | None, expected: datetime) ->
     assert parse_since(text, now=NOW) == expected
 
 
-@pytest.mark.parametrize("text", ["yesterday", "5x", "2027-01-01T00:00:00Z"])
+@pytest.mark.parametrize(
+    "text", ["yesterday", "5x", "2027-01-01T00:00:00Z", "2016-06-30T00:00:00Z"]
+)
 def test_since_rejects_bad_values(text: str) -> None:
     with pytest.raises(ConfigError, match="--since"):
         parse_since(text, now=NOW)
+
+
+def test_since_with_an_offset_beyond_the_calendar_is_unreadable() -> None:
+    with pytest.raises(ConfigError, match="--since: cannot read"):
+        parse_since("0001-01-01T00:00:00+05:00", now=NOW)
+
+
+def test_a_log_time_beyond_the_calendar_counts_as_undated(tmp_path: Path) -> None:
+    path = tmp_path / "app.jsonl"
+    line = {"time": "0001-01-01T00:00:00+05:00", "msg": "refresh_token_not_found"}
+    path.write_text(json.dumps(line) + "\n")
+
+    counts = logscan.scan(
+        [str(path)], {"spam": ["refresh_token_not_found"]}, since=DEPLOY
+    )
+
+    assert (counts["spam"].times, counts["spam"].undated) == ([], 1)

@@ -66,17 +66,19 @@ class AppState:
             self._settings = load_settings(self.env_file, overrides=overrides)
         return self._settings
 
-    def engine(self, *, require_schema: bool = True) -> Engine:
+    def engine(self, *, require_schema: bool = True, create: bool = False) -> Engine:
         """The database engine, checked to be reachable (exit 2 otherwise).
 
         Unless ``require_schema`` is False (the ``db`` commands), the schema
         must also be at head, so that no job runs on a half-migrated database.
+        Unless ``create`` is True (``db upgrade``), a SQLite file must exist:
+        opening a mistyped path would leave an empty database behind.
         """
         if self._engine is None:
             from integration_health.db import check_connection, make_engine
 
             url = self.settings().database_url
-            if require_schema:
+            if not create:
                 _refuse_missing_sqlite_file(url)
             engine = make_engine(url)
             check_connection(engine)
@@ -90,7 +92,7 @@ class AppState:
 
 
 def _refuse_missing_sqlite_file(url: str) -> None:
-    """A command that needs the schema must not create an empty SQLite file."""
+    """Only ``db upgrade`` may create a SQLite file; the rest say it is missing."""
     from sqlalchemy.engine import make_url
 
     from integration_health.errors import ConfigError

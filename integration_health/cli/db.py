@@ -15,15 +15,18 @@ def upgrade(ctx: typer.Context) -> None:
 
     Creates every table in an empty database; run it after each deploy,
     before the jobs. Prints the revisions it went from and to on stderr.
+    Upgrades run one at a time: a second one started meanwhile (another
+    host's deploy hook) waits for the first, then finds the schema at head.
 
     Example: integration-health db upgrade
     """
     from integration_health import migrate
 
-    engine = get_state(ctx).engine(require_schema=False)
-    before = migrate.current_revision(engine)
-    migrate.upgrade(engine)
-    after = migrate.current_revision(engine)
+    engine = get_state(ctx).engine(require_schema=False, create=True)
+    before, after = migrate.upgrade(
+        engine,
+        on_wait=lambda: echo_err("another db upgrade is in progress; waiting for it"),
+    )
     if before == after:
         echo_err(f"database schema already at {after} (head)")
     else:
@@ -43,6 +46,7 @@ def current(ctx: typer.Context) -> None:
 
     engine = get_state(ctx).engine(require_schema=False)
     revision = migrate.current_revision(engine)
+    migrate.require_known(revision)
     head = migrate.head_revision()
     if revision == head:
         typer.echo(f"{revision} (head)")

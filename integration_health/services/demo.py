@@ -196,7 +196,16 @@ def _folder(
     if keep is None:
         temp = tempfile.TemporaryDirectory(prefix="integration-health-demo-")
         return Path(temp.name), temp
-    keep.mkdir(parents=True, exist_ok=True)
+    try:
+        keep.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ConfigError(
+            f"--keep {keep}: exists and is not a folder; choose a new folder"
+        ) from None
+    except OSError as exc:  # a parent that is a file, no permission, ...
+        raise ConfigError(
+            f"--keep {keep}: cannot create the folder: {exc.strerror}"
+        ) from None
     if (keep / "demo.db").exists():
         raise ConfigError(f"--keep {keep}: demo.db already exists; choose a new folder")
     return keep.resolve(), None

@@ -33,6 +33,9 @@ from integration_health.services.import_files import ImportReport, Row, text_val
 from integration_health.services.importing import chunks, first_seen, too_long
 
 Step = tuple[str, float, str]
+#: The longest wait before a step: ten years. Past it a step is a typo, and
+#: adding it to a time would overflow what a datetime can hold.
+MAX_DELAY_HOURS = 10 * 365 * 24
 _CHANNELS = {channel.value for channel in Channel}
 _SEQ = FollowUpSequence.__table__  # type: ignore[attr-defined]
 _STEP = FollowUpStep.__table__  # type: ignore[attr-defined]
@@ -60,8 +63,11 @@ def parse_steps(value: Any) -> list[Step] | str:
             delay = float(step.get("delay_hours", 0) or 0)
         except (TypeError, ValueError):
             delay = -1.0
-        if delay < 0 or not math.isfinite(delay):
-            return f"step {number}: delay_hours must be a number >= 0"
+        if not 0 <= delay <= MAX_DELAY_HOURS or not math.isfinite(delay):
+            return (
+                f"step {number}: delay_hours must be a number from 0 to "
+                f"{MAX_DELAY_HOURS} (10 years)"
+            )
         template = step.get("template", "")
         if not isinstance(template, str):
             return f"step {number}: template must be text"
@@ -167,15 +173,31 @@ def _refresh_channels(session: Session, seq_id: int, now: datetime) -> None:
     )
 
 
-def _parse_start(value: str | None, now: datetime) -> datetime | None:
-    """ISO-8601 start time (naive means UTC); absent means now."""
+def _parse_start(value: str | None, now: datetime) -> datetime | str:
+    """ISO-8601 start time (naive means UTC); absent means now.
+
+    Returns the reason instead when the value is not a usable time.
+    """
     if value is None:
         return now
     try:
         start = datetime.fromisoformat(value)
     except ValueError:
+        return "start_at is not an ISO-8601 time"
+    if start.tzinfo is None:
+        return start.replace(tzinfo=UTC)
+    try:
+        return start.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 with an offset
+        return "start_at in UTC is outside the years 1 to 9999"
+
+
+def _first_run_at(start: datetime, delay_hours: float) -> datetime | None:
+    """When the first step runs; None when that is past the year 9999."""
+    try:
+        return start + timedelta(hours=delay_hours)
+    except OverflowError:
         return None
-    return start.replace(tzinfo=UTC) if start.tzinfo is None else start.astimezone(UTC)
 
 
 def import_enrollments(
@@ -201,8 +223,8 @@ def import_enrollments(
         start = _parse_start(text_value(row.values, "start_at"), now)
         if row.error or not lead_key or not name:
             report.skip(row.line, row.error or "missing lead or sequence")
-        elif start is None:
-            report.skip(row.line, "start_at is not an ISO-8601 time")
+        elif isinstance(start, str):
+            report.skip(row.line, start)
         else:
             valid.append((row, lead_key, name, start))
     seen: dict[Any, int] = {}
@@ -244,6 +266,12 @@ def _write_enrollments(
             report.skip(row.line, "no sequence of that name in the lead's workspace")
             continue
         seq_id, channel, delay = first_steps[(ws_id, name)]
+        next_run_at = _first_run_at(start, delay)
+        if next_run_at is None:
+            report.skip(
+                row.line, "start_at plus the first step's delay_hours is past 9999"
+            )
+            continue
         if not first_seen(seen, (lead_id, seq_id), row, report):
             continue
         if (lead_id, seq_id) in enrolled:
@@ -256,7 +284,7 @@ def _write_enrollments(
                 "workspace_id": ws_id,
                 "current_step": 0,
                 "current_channel": channel,
-                "next_run_at": start + timedelta(hours=delay),
+                "next_run_at": next_run_at,
                 "status": InstanceStatus.ACTIVE.value,
                 "created_at": now,
                 "updated_at": now,

@@ -192,6 +192,11 @@ def load_config(path: Path | None) -> VerifyConfig:
 
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$", re.I)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+#: The earliest deploy time verify accepts, in days back. A deploy is checked
+#: within hours; the bound keeps the date arithmetic (and the log windows)
+#: inside what a datetime can hold, so a typo is an error, not a crash.
+MAX_SINCE_DAYS = 3650
 
 
 def parse_since(text: str | None, *, now: datetime) -> datetime:
@@ -200,10 +205,16 @@ def parse_since(text: str | None, *, now: datetime) -> datetime:
         return now - timedelta(hours=1)
     from integration_health.services.logscan import parse_time
 
+    too_far = ConfigError(
+        f"--since: {text!r} is more than {MAX_SINCE_DAYS} days back; "
+        f"accepted: a deploy time within the last {MAX_SINCE_DAYS} days"
+    )
     match = _RELATIVE.match(text.strip())
     if match:
-        amount, unit = float(match.group(1)), _UNITS[match.group(2).lower()]
-        return now - timedelta(**{unit: amount})
+        amount, unit = float(match.group(1)), match.group(2).lower()
+        if amount * _SECONDS[unit] > MAX_SINCE_DAYS * 86400:
+            raise too_far
+        return now - timedelta(**{_UNITS[unit]: amount})
     parsed = parse_time(text)
     if parsed is None:
         raise ConfigError(
@@ -212,4 +223,6 @@ def parse_since(text: str | None, *, now: datetime) -> datetime:
         )
     if parsed > now:
         raise ConfigError(f"--since: {text!r} is in the future")
+    if parsed < now - timedelta(days=MAX_SINCE_DAYS):
+        raise too_far
     return parsed
