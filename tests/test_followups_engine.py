@@ -399,6 +399,18 @@ def test_a_workspace_without_an_account_defers_its_steps_an_hour(
     } == {("active", "no_sending_account", NOW + timedelta(hours=1), None)}
 
 
+def test_a_stored_delay_beyond_ten_years_is_held_to_ten_years(
+    engine: Engine,
+) -> None:
+    seed(engine, per_workspace=1, channels=("linkedin_message", "sms"))
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE followup_step SET delay_hours = 1e300"))
+    summary = _run(engine, FakeSender())
+    assert summary.as_dict()["sent"] == 1
+    (row,) = instances(engine)
+    assert (row.current_step, row.next_run_at) == (1, NOW + timedelta(hours=87600))
+
+
 def test_dry_run_changes_nothing(engine: Engine) -> None:
     seed(engine, per_workspace=2, unipile="DISCONNECTED")
     fake = FakeSender()

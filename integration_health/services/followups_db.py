@@ -8,6 +8,7 @@ The hot path (the ``sending`` row and a sent outcome) lives in
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from integration_health.models import (
     SendStatus,
 )
 from integration_health.services.followups_sql import FI, SA, StepItem
+from integration_health.services.import_followups import MAX_DELAY_HOURS
 
 #: Statuses that count against a daily cap (an unknown send may have gone).
 CAP_STATUSES = (
@@ -125,9 +127,13 @@ def advance_values(item: StepItem, *, now: datetime) -> dict[str, Any]:
             "status": InstanceStatus.COMPLETED.value,
             "completed_at": now,
         }
+    # Import bounds a delay to ten years; a step stored before that bound
+    # existed is held to it here rather than overflowing the calendar.
+    hours = nxt.delay_hours if math.isfinite(nxt.delay_hours) else MAX_DELAY_HOURS
+    hours = min(max(hours, 0.0), MAX_DELAY_HOURS)
     return values | {
         "current_channel": nxt.channel,
-        "next_run_at": now + timedelta(hours=nxt.delay_hours),
+        "next_run_at": now + timedelta(hours=hours),
     }
 
 
