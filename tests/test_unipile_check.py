@@ -60,7 +60,8 @@ def _check(
     key: str | None = None,
     **env: str,
 ):
-    settings = make_settings(**_env(box, "sqlite://", **env))
+    url = engine.url.render_as_string(hide_password=False)  # unused: engine given
+    settings = make_settings(**_env(box, url, **env))
     client = UnipileClient(
         box.unipile_dsn,
         key or box.unipile_api_key,
