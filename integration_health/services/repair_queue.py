@@ -121,6 +121,18 @@ def due_workspaces(
     return {int(ws): int(n) for ws, n in session.execute(stmt).all()}
 
 
+def lead_jobs_by_workspace(
+    session: Session, lead_ids: Collection[int]
+) -> dict[int, int]:
+    """Workspace ID -> number of jobs of the given leads (the ``--lead`` path)."""
+    stmt = (
+        select(RepairJob.workspace_id, sa.func.count())
+        .where(col(RepairJob.lead_id).in_(lead_ids))
+        .group_by(col(RepairJob.workspace_id))
+    )
+    return {int(ws): int(n) for ws, n in session.execute(stmt).all()}
+
+
 def _due(now: datetime) -> sa.ColumnElement[bool]:
     return sa.or_(
         col(RepairJob.next_attempt_at).is_(None),
