@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from integration_health.db import make_engine
 from integration_health.migrate import upgrade
-from integration_health.models import RepairJob
+from integration_health.models import Lead, RepairJob
 from integration_health.sandbox import Sandbox
 from tests.conftest import run_cli
 from tests.ghl_seed import add_lead, add_workspace, scenario
@@ -98,6 +98,53 @@ def test_repair_lead_option_explains_what_happened(
         in result.stderr
     )
     assert sb.requests("/contacts") == []
+
+
+def test_repair_lead_reruns_a_job_left_to_an_operator(
+    db: str, make_sandbox: Callable[..., Sandbox]
+) -> None:
+    sb = make_sandbox(scenario())
+    _ghl(db, sb, "repair")
+
+    result = _ghl(db, sb, "repair", "--lead", "lead-empty")
+
+    assert result.returncode == 1
+    assert (
+        "lead lead-empty: needs_operator (validation_error no_email_or_phone)"
+        in result.stderr
+    )
+
+
+def test_repair_lead_json_says_why_a_lead_did_not_run(
+    db: str, make_sandbox: Callable[..., Sandbox]
+) -> None:
+    sb = make_sandbox(scenario())
+    _ghl(db, sb, "repair")
+    contact = _contact_of(db, "lead-ok")
+
+    result = _ghl(db, sb, "repair", "--lead", "lead-ok", "--format", "json")
+
+    assert result.returncode == 0
+    payload = json.loads(result.stdout)
+    assert payload["jobs"] == []
+    assert payload["not_run"] == [
+        {
+            "lead": "lead-ok",
+            "job_id": 1,
+            "state": "done",
+            "reason": f"nothing to do: it has a GHL contact ID ({contact})",
+        }
+    ]
+
+
+def _contact_of(url: str, lead: str) -> str | None:
+    engine = make_engine(url)
+    with Session(engine) as session:
+        row = session.exec(
+            select(Lead.ghl_contact_id).where(Lead.external_id == lead)
+        ).one()
+    engine.dispose()
+    return row
 
 
 def test_unknown_lead_is_one_line_and_exit_2(

@@ -23,6 +23,7 @@ from integration_health.models import (
     Workspace,
 )
 from integration_health.sandbox import Sandbox
+from integration_health.services import repair_queue
 from integration_health.services.ghl_repair import RepairReport, run_repair
 from tests.ghl_seed import add_lead, add_workspace, scenario, settings_for
 
@@ -469,3 +470,70 @@ def test_jobs_a_stopped_workspace_gives_back_go_to_the_others(
 
     assert report.outcomes == {"waiting_disconnected": 1, "done": 9}
     assert _tried_by_workspace(sqlite_engine) == {"ws-b": 9}
+
+
+@pytest.mark.parametrize(
+    ("state", "fault", "extra"),
+    [
+        ("needs_operator", {"status": 422, "body": {"message": ["bad email"]}}, {}),
+        (
+            "dead",
+            {"status": 500, "body": {"message": "boom"}},
+            {"REPAIR_MAX_ATTEMPTS": "1"},
+        ),
+    ],
+)
+def test_operator_lead_path_runs_a_job_no_schedule_would(
+    sqlite_engine: Engine,
+    make_sandbox: Callable[..., Sandbox],
+    state: str,
+    fault: dict[str, Any],
+    extra: dict[str, str],
+) -> None:
+    sb = make_sandbox(scenario())
+    _fault_upsert(sb, times=1, **fault)
+    settings = settings_for(sb, **extra)
+    api = GhlClient.from_settings(settings)
+    lead = _one_lead(sqlite_engine)
+    _repair(sqlite_engine, settings, api)
+    assert _job(sqlite_engine, lead).status == state
+
+    report = _repair(sqlite_engine, settings, api, lead_ids=[lead])
+
+    assert [(j.state, j.attempts) for j in report.jobs] == [("done", 2)]
+    assert _lead(sqlite_engine, lead).ghl_contact_id is not None
+
+
+def test_operator_lead_path_says_why_a_lead_did_not_run(
+    sqlite_engine: Engine, make_sandbox: Callable[..., Sandbox]
+) -> None:
+    sb = make_sandbox(scenario())
+    settings = settings_for(sb)
+    ws = add_workspace(sqlite_engine)
+    linked = add_lead(sqlite_engine, ws, "linked", contact_id="c_1")
+    busy = add_lead(sqlite_engine, ws, "busy", email="b@example.com")
+    with Session(sqlite_engine) as session:
+        repair_queue.create_missing_jobs(session, now=T0)
+        session.commit()
+    repair_queue.claim(
+        sqlite_engine,
+        workspace_id=ws,
+        owner="another run",
+        now=T0,
+        lease_seconds=300,
+        limit=1,
+    )
+
+    report = _repair(
+        sqlite_engine,
+        settings,
+        GhlClient.from_settings(settings),
+        lead_ids=[linked, busy],
+    )
+
+    assert report.jobs == []
+    assert [(n.lead, n.state, n.reason) for n in report.not_run] == [
+        ("busy", "running", "not run: its repair job 1 is running in another run"),
+        ("linked", None, "nothing to do: it has a GHL contact ID (c_1)"),
+    ]
+    assert sb.requests("/contacts") == []

@@ -90,7 +90,7 @@ def repair(
 
     def body(handle: RunHandle) -> int:
         report = _run_repair(ctx, handle, ws_ids, lead_ids, limit)
-        _show_repair(ctx, report, fmt, detailed=lead_ids is not None, leads=lead)
+        _show_repair(ctx, report, fmt, detailed=lead_ids is not None)
         _flush(ctx, no_notify)
         if report.config_error is not None:
             echo_err(f"error: {report.config_error}")
@@ -152,7 +152,6 @@ def _show_repair(
     fmt: str,
     *,
     detailed: bool,
-    leads: list[str] | None = None,
 ) -> None:
     payload: dict[str, Any] = {
         "created_jobs": report.created_jobs,
@@ -161,6 +160,7 @@ def _show_repair(
         "categories": dict(report.categories),
         "disconnected_workspaces": report.disconnected_workspaces,
         "jobs": [vars(job) for job in report.jobs],
+        "not_run": [vars(lead) for lead in report.not_run],
     }
     if fmt == "json":
         typer.echo(to_json(payload))
@@ -180,9 +180,8 @@ def _show_repair(
             + ", ".join(report.disconnected_workspaces),
         )
     if detailed:
-        reported = {job.lead_external_id for job in report.jobs}
-        for lead in sorted(set(leads or []) - reported):
-            echo_err(f"lead {lead}: nothing to do: it has a GHL contact ID")
+        for lead in report.not_run:
+            echo_err(f"lead {lead.lead}: {lead.reason}")
         for job in report.jobs:
             why = f"{job.category} {job.code or ''}".strip() if job.category else "ok"
             echo_err(

@@ -37,7 +37,7 @@ from integration_health.models import (
     Workspace,
     utcnow,
 )
-from integration_health.services import notify, repair_queue
+from integration_health.services import notify, repair_jobs, repair_queue
 from integration_health.services.backoff import full_jitter
 from integration_health.services.ghl_contact import (
     ContactApi,
@@ -77,6 +77,8 @@ class RepairReport:
     categories: Counter[str] = field(default_factory=Counter)
     disconnected_workspaces: list[str] = field(default_factory=list)
     jobs: list[JobReport] = field(default_factory=list)
+    #: Leads named with ``--lead`` that this run did not attempt, and why.
+    not_run: list[repair_jobs.LeadNotRun] = field(default_factory=list)
     newly_disconnected: int = 0
     config_error: ProviderConfigError | None = None
 
@@ -162,7 +164,8 @@ def run_repair(
     """Process due repair jobs (creating jobs for leads missing an ID first).
 
     With ``lead_ids`` (the operator's ad hoc path) those leads run now,
-    whatever their schedule or their workspace's health.
+    whatever their schedule, their workspace's health, or their job being
+    left to an operator or dead: a person asked for them.
     """
     report = RepairReport()
     run = _Run(engine, settings, api, owner, now, rand, report, bool(lead_ids))
@@ -180,6 +183,9 @@ def run_repair(
         ]
         for future in futures:
             future.result()
+    if lead_ids:
+        attempted = {job.lead_external_id for job in report.jobs}
+        report.not_run = repair_jobs.leads_not_run(engine, lead_ids, attempted)
     logwindow.close_expired(
         engine, logger=logger, now=now(), window_seconds=settings.log_window_seconds
     )
