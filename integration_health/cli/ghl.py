@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -32,7 +33,6 @@ jobs_app = typer.Typer(
 )
 app.add_typer(jobs_app, name="jobs")
 
-_FORMAT = typer.Option("table", "--format", help="Output: table or json.")
 _WORKSPACE = typer.Option(
     None, "--workspace", help="Only this workspace (external ID); repeatable."
 )
@@ -41,12 +41,30 @@ _NO_NOTIFY = typer.Option(
 )
 
 
-def _check_format(value: str) -> str:
-    if value not in {"table", "json"}:
+class OutputFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+def _parse_format(value: str) -> OutputFormat:
+    """The choices show in ``--help``; a bad value stays a one-line error."""
+    try:
+        return OutputFormat(value)
+    except ValueError:
         from integration_health.errors import ConfigError
 
-        raise ConfigError(f"--format: unknown format {value!r}; accepted: table, json")
-    return value
+        accepted = ", ".join(OutputFormat)
+        raise ConfigError(
+            f"--format: unknown format {value!r}; accepted: {accepted}"
+        ) from None
+
+
+_FORMAT = typer.Option(
+    OutputFormat.TABLE,
+    "--format",
+    parser=_parse_format,
+    help="Output: table or json.",
+)
 
 
 @app.command("repair")
@@ -66,7 +84,7 @@ def repair(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Show what is due; send nothing, change nothing."
     ),
-    fmt: str = _FORMAT,
+    fmt: OutputFormat = _FORMAT,
     wait: bool = wait_option(),
     no_notify: bool = _NO_NOTIFY,
 ) -> None:
@@ -77,7 +95,6 @@ def repair(
 
     Example: integration-health ghl repair --limit 500
     """
-    _check_format(fmt)
     state = get_state(ctx)
     engine = state.engine()
     from integration_health.services import repair_jobs
@@ -127,11 +144,13 @@ def _run_repair(
     return report
 
 
-def _repair_dry_run(ctx: typer.Context, ws_ids: list[int] | None, fmt: str) -> None:
+def _repair_dry_run(
+    ctx: typer.Context, ws_ids: list[int] | None, fmt: OutputFormat
+) -> None:
     from integration_health.services.repair_plan import repair_dry_run
 
     plan = repair_dry_run(get_state(ctx).engine(), workspace_ids=ws_ids)
-    if fmt == "json":
+    if fmt is OutputFormat.JSON:
         typer.echo(to_json(plan))
         return
     from integration_health.render import render_table
@@ -149,7 +168,7 @@ def _repair_dry_run(ctx: typer.Context, ws_ids: list[int] | None, fmt: str) -> N
 def _show_repair(
     ctx: typer.Context,
     report: RepairReport,
-    fmt: str,
+    fmt: OutputFormat,
     *,
     detailed: bool,
 ) -> None:
@@ -162,7 +181,7 @@ def _show_repair(
         "jobs": [vars(job) for job in report.jobs],
         "not_run": [vars(lead) for lead in report.not_run],
     }
-    if fmt == "json":
+    if fmt is OutputFormat.JSON:
         typer.echo(to_json(payload))
         return
     parts = [f"{name} {count}" for name, count in sorted(report.outcomes.items())]
@@ -202,7 +221,7 @@ def jobs(
     limit: int = typer.Option(
         200, "--limit", min=1, max=1_000_000_000, help="Show at most N jobs."
     ),
-    fmt: str = _FORMAT,
+    fmt: OutputFormat = _FORMAT,
 ) -> None:
     """List the repair queue, most recently changed first.
 
@@ -210,7 +229,6 @@ def jobs(
     """
     if ctx.invoked_subcommand is not None:
         return
-    _check_format(fmt)
     from integration_health.services import repair_jobs
 
     engine = get_state(ctx).engine()
@@ -222,7 +240,7 @@ def jobs(
         else None,
         limit=limit,
     )
-    if fmt == "json":
+    if fmt is OutputFormat.JSON:
         typer.echo(to_json([vars(r) for r in rows]))
         return
     from integration_health.render import render_table
@@ -291,7 +309,7 @@ def sync_sms(
         max=1_000_000_000,
         help="Sync at most N leads (least recent first).",
     ),
-    fmt: str = _FORMAT,
+    fmt: OutputFormat = _FORMAT,
     wait: bool = wait_option(),
     no_notify: bool = _NO_NOTIFY,
 ) -> None:
@@ -302,7 +320,6 @@ def sync_sms(
 
     Example: integration-health ghl sync-sms --limit 1000
     """
-    _check_format(fmt)
 
     def body(handle: RunHandle) -> int:
         from integration_health.clients.ghl import GhlClient
@@ -343,9 +360,9 @@ def _sync_counts(report: SyncReport) -> dict[str, int]:
     return {name: int(getattr(report, name)) for name in names}
 
 
-def _show_sync(ctx: typer.Context, report: SyncReport, fmt: str) -> None:
+def _show_sync(ctx: typer.Context, report: SyncReport, fmt: OutputFormat) -> None:
     counts = _sync_counts(report)
-    if fmt == "json":
+    if fmt is OutputFormat.JSON:
         payload = {
             **counts,
             "categories": dict(report.categories),
