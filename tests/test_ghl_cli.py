@@ -63,6 +63,29 @@ def test_repair_prints_a_summary_and_exits_1_when_a_lead_needs_a_person(
     assert "Traceback" not in err
 
 
+def test_repair_summary_says_one_job_in_the_singular(
+    db: str, make_sandbox: Callable[..., Sandbox]
+) -> None:
+    sb = make_sandbox(scenario())
+
+    result = _ghl(db, sb, "repair", "--lead", "lead-ok")
+
+    assert result.returncode == 0
+    assert "ghl repair: 1 job created; done 1; by category: ok 1\n" in result.stderr
+
+
+def test_sync_sms_summary_says_one_lead_in_the_singular(
+    db: str, make_sandbox: Callable[..., Sandbox]
+) -> None:
+    sb = make_sandbox(scenario())
+    _ghl(db, sb, "repair", "--lead", "lead-ok")
+
+    result = _ghl(db, sb, "sync-sms")
+
+    assert result.returncode == 0
+    assert "ghl sync-sms: 1 lead synced, 0 new messages; skipped" in result.stderr
+
+
 def test_repair_dry_run_sends_nothing_and_changes_nothing(
     db: str, make_sandbox: Callable[..., Sandbox]
 ) -> None:
@@ -171,7 +194,7 @@ def test_jobs_lists_by_state_and_retry_puts_them_back(
     assert [(r["lead"], r["status"]) for r in rows] == [
         ("lead-empty", "needs_operator")
     ]
-    assert retried.stderr == "1 repair jobs put back in the queue\n"
+    assert retried.stderr == "1 repair job put back in the queue\n"
     assert sorted(_jobs(db).values()) == ["done", "pending"]
 
 

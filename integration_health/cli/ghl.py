@@ -15,7 +15,7 @@ from integration_health.cli.common import (
     run_job,
     wait_option,
 )
-from integration_health.render import to_json
+from integration_health.render import counted, to_json
 
 if TYPE_CHECKING:
     from integration_health.services.ghl_repair import RepairReport
@@ -188,7 +188,7 @@ def _show_repair(
     cats = [f"{name} {count}" for name, count in sorted(report.categories.items())]
     echo_summary(
         ctx,
-        f"ghl repair: {report.created_jobs} jobs created; "
+        f"ghl repair: {counted(report.created_jobs, 'job')} created; "
         + (", ".join(parts) or "nothing due")
         + (f"; by category: {', '.join(cats)}" if cats else ""),
     )
@@ -292,7 +292,7 @@ def retry(
             workspace_ids=ws_ids,
         )
         handle.counts["retried"] = count
-        echo_err(f"{count} repair jobs put back in the queue")
+        echo_err(f"{counted(count, 'repair job')} put back in the queue")
         return 0
 
     run_job(ctx, "ghl-jobs-retry", body, wait=True)
@@ -372,8 +372,8 @@ def _show_sync(ctx: typer.Context, report: SyncReport, fmt: OutputFormat) -> Non
         return
     echo_summary(
         ctx,
-        f"ghl sync-sms: {counts['leads_synced']} leads synced, "
-        f"{counts['messages_stored']} new messages; skipped "
+        f"ghl sync-sms: {counted(counts['leads_synced'], 'lead')} synced, "
+        f"{counted(counts['messages_stored'], 'new message')}; skipped "
         f"{counts['skipped_no_contact']} without a contact "
         f"({counts['skipped_email_only']} e-mail only, "
         f"{counts['repair_queued']} queued for repair); {counts['failed']} failed",
