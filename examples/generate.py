@@ -385,8 +385,14 @@ def scenario(world: World) -> dict[str, Any]:
                 "disconnected": broken,
             }
         )
+    # The demo compresses time: GHL's 100 calls per 10 seconds become 100 per
+    # second, and the locations say so in their rate-limit headers.
     locations = {
-        ws.location: {"token": ws.token, "revoked": ws.external_id == "ws-cedar"}
+        ws.location: {
+            "token": ws.token,
+            "revoked": ws.external_id == "ws-cedar",
+            "rate_limit": {"limit": 100, "interval_seconds": 1},
+        }
         for ws in WORKSPACES
     }
     locations["loc_delta"]["rate_limit"] = {

@@ -23,6 +23,11 @@ PIPE_WIDTH = 200
 Sample = tuple[Mapping[str, str], float]
 
 
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """``1 job``, ``2 jobs``: a count with its noun in the right number."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
 def render_table(
     title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> None:

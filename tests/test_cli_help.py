@@ -62,3 +62,9 @@ HELP_PATHS.append("integration-health ghl jobs")
 @pytest.mark.parametrize("path", HELP_PATHS)
 def test_command_help_output_shows_an_example(path: str) -> None:
     assert "Example:" in _help_of(path), f"{path} --help shows no example"
+
+
+@pytest.mark.parametrize("path", ["ghl repair", "ghl jobs", "ghl sync-sms"])
+def test_ghl_format_option_lists_its_choices(path: str) -> None:
+    lines = _help_of(f"integration-health {path}").splitlines()
+    assert any("--format" in line and "<table|json>" in line for line in lines)

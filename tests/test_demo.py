@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import site
 import subprocess
 import sys
@@ -73,6 +74,12 @@ def test_demo_exits_zero_and_ends_with_explore_commands(kept: DemoRun) -> None:
     assert kept.proc.returncode == 0, kept.proc.stderr[-2000:]
     assert "Traceback" not in kept.proc.stdout + kept.proc.stderr
     assert f"integration-health --database-url {kept.url} status" in kept.proc.stdout
+
+
+def test_the_throttled_location_never_answers_429(kept: DemoRun) -> None:
+    counts = re.findall(r"GHL 429s (\d+)", kept.proc.stdout)
+    assert counts
+    assert set(counts) == {"0"}
 
 
 def test_disconnected_workspace_is_paused_and_sends_nothing(kept: DemoRun) -> None:

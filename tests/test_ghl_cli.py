@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from integration_health.db import make_engine
 from integration_health.migrate import upgrade
-from integration_health.models import RepairJob
+from integration_health.models import Lead, RepairJob
 from integration_health.sandbox import Sandbox
 from tests.conftest import run_cli
 from tests.ghl_seed import add_lead, add_workspace, scenario
@@ -63,6 +63,29 @@ def test_repair_prints_a_summary_and_exits_1_when_a_lead_needs_a_person(
     assert "Traceback" not in err
 
 
+def test_repair_summary_says_one_job_in_the_singular(
+    db: str, make_sandbox: Callable[..., Sandbox]
+) -> None:
+    sb = make_sandbox(scenario())
+
+    result = _ghl(db, sb, "repair", "--lead", "lead-ok")
+
+    assert result.returncode == 0
+    assert "ghl repair: 1 job created; done 1; by category: ok 1\n" in result.stderr
+
+
+def test_sync_sms_summary_says_one_lead_in_the_singular(
+    db: str, make_sandbox: Callable[..., Sandbox]
+) -> None:
+    sb = make_sandbox(scenario())
+    _ghl(db, sb, "repair", "--lead", "lead-ok")
+
+    result = _ghl(db, sb, "sync-sms")
+
+    assert result.returncode == 0
+    assert "ghl sync-sms: 1 lead synced, 0 new messages; skipped" in result.stderr
+
+
 def test_repair_dry_run_sends_nothing_and_changes_nothing(
     db: str, make_sandbox: Callable[..., Sandbox]
 ) -> None:
@@ -100,6 +123,53 @@ def test_repair_lead_option_explains_what_happened(
     assert sb.requests("/contacts") == []
 
 
+def test_repair_lead_reruns_a_job_left_to_an_operator(
+    db: str, make_sandbox: Callable[..., Sandbox]
+) -> None:
+    sb = make_sandbox(scenario())
+    _ghl(db, sb, "repair")
+
+    result = _ghl(db, sb, "repair", "--lead", "lead-empty")
+
+    assert result.returncode == 1
+    assert (
+        "lead lead-empty: needs_operator (validation_error no_email_or_phone)"
+        in result.stderr
+    )
+
+
+def test_repair_lead_json_says_why_a_lead_did_not_run(
+    db: str, make_sandbox: Callable[..., Sandbox]
+) -> None:
+    sb = make_sandbox(scenario())
+    _ghl(db, sb, "repair")
+    contact = _contact_of(db, "lead-ok")
+
+    result = _ghl(db, sb, "repair", "--lead", "lead-ok", "--format", "json")
+
+    assert result.returncode == 0
+    payload = json.loads(result.stdout)
+    assert payload["jobs"] == []
+    assert payload["not_run"] == [
+        {
+            "lead": "lead-ok",
+            "job_id": 1,
+            "state": "done",
+            "reason": f"nothing to do: it has a GHL contact ID ({contact})",
+        }
+    ]
+
+
+def _contact_of(url: str, lead: str) -> str | None:
+    engine = make_engine(url)
+    with Session(engine) as session:
+        row = session.exec(
+            select(Lead.ghl_contact_id).where(Lead.external_id == lead)
+        ).one()
+    engine.dispose()
+    return row
+
+
 def test_unknown_lead_is_one_line_and_exit_2(
     db: str, make_sandbox: Callable[..., Sandbox]
 ) -> None:
@@ -124,7 +194,7 @@ def test_jobs_lists_by_state_and_retry_puts_them_back(
     assert [(r["lead"], r["status"]) for r in rows] == [
         ("lead-empty", "needs_operator")
     ]
-    assert retried.stderr == "1 repair jobs put back in the queue\n"
+    assert retried.stderr == "1 repair job put back in the queue\n"
     assert sorted(_jobs(db).values()) == ["done", "pending"]
 
 

@@ -20,8 +20,10 @@ from integration_health.models import (
     Lead,
     Notification,
     RepairJob,
+    Workspace,
 )
 from integration_health.sandbox import Sandbox
+from integration_health.services import repair_queue
 from integration_health.services.ghl_repair import RepairReport, run_repair
 from tests.ghl_seed import add_lead, add_workspace, scenario, settings_for
 
@@ -399,3 +401,139 @@ def test_operator_lead_path_runs_a_job_scheduled_later(
 
     assert [j.state for j in report.jobs] == ["done"]
     assert _job(sqlite_engine, lead).status == "done"
+
+
+def _locations(*names: str, revoked: str | None = None) -> dict[str, Any]:
+    return {
+        f"loc_{name}": {"token": f"tok-{name}", "revoked": name == revoked}
+        for name in names
+    }
+
+
+def _seed_workspaces(engine: Engine, leads: dict[str, int]) -> None:
+    """One workspace per name (in this order), with that many leads to repair."""
+    for name, count in leads.items():
+        ws = add_workspace(
+            engine, f"ws-{name}", token=f"tok-{name}", location=f"loc_{name}"
+        )
+        for n in range(count):
+            add_lead(engine, ws, f"{name}-{n}", email=f"{name}{n}@example.com")
+
+
+def _tried_by_workspace(engine: Engine) -> dict[str, int]:
+    """Jobs no longer pending untouched, by workspace external ID."""
+    with Session(engine) as session:
+        rows = session.exec(
+            select(Workspace.external_id, func.count())
+            .join(RepairJob, col(RepairJob.workspace_id) == Workspace.id)
+            .where(col(RepairJob.status) != "pending")
+            .group_by(col(Workspace.external_id))
+        ).all()
+    return {ws: int(n) for ws, n in rows}
+
+
+def test_limit_below_the_total_lets_every_workspace_progress(
+    engine: Engine, make_sandbox: Callable[..., Sandbox]
+) -> None:
+    sb = make_sandbox(scenario(locations=_locations("a", "b", "c")))
+    _seed_workspaces(engine, {"a": 6, "b": 3, "c": 1})
+    settings = settings_for(sb)
+
+    report = _repair(engine, settings, GhlClient.from_settings(settings), limit=6)
+
+    assert report.outcomes == {"done": 6}
+    assert _tried_by_workspace(engine) == {"ws-a": 3, "ws-b": 2, "ws-c": 1}
+
+
+def test_share_a_workspace_does_not_need_goes_to_the_others(
+    engine: Engine, make_sandbox: Callable[..., Sandbox]
+) -> None:
+    sb = make_sandbox(scenario(locations=_locations("a", "b")))
+    _seed_workspaces(engine, {"a": 2, "b": 10})
+    settings = settings_for(sb)
+
+    report = _repair(engine, settings, GhlClient.from_settings(settings), limit=8)
+
+    assert report.outcomes == {"done": 8}
+    assert _tried_by_workspace(engine) == {"ws-a": 2, "ws-b": 6}
+
+
+def test_jobs_a_stopped_workspace_gives_back_go_to_the_others(
+    sqlite_engine: Engine, make_sandbox: Callable[..., Sandbox]
+) -> None:
+    sb = make_sandbox(scenario(locations=_locations("a", "b", revoked="a")))
+    _seed_workspaces(sqlite_engine, {"a": 5, "b": 10})
+    settings = settings_for(sb, REPAIR_CONCURRENCY="1")
+    api = GhlClient.from_settings(settings)
+
+    report = _repair(sqlite_engine, settings, api, limit=10)
+
+    assert report.outcomes == {"waiting_disconnected": 1, "done": 9}
+    assert _tried_by_workspace(sqlite_engine) == {"ws-b": 9}
+
+
+@pytest.mark.parametrize(
+    ("state", "fault", "extra"),
+    [
+        ("needs_operator", {"status": 422, "body": {"message": ["bad email"]}}, {}),
+        (
+            "dead",
+            {"status": 500, "body": {"message": "boom"}},
+            {"REPAIR_MAX_ATTEMPTS": "1"},
+        ),
+    ],
+)
+def test_operator_lead_path_runs_a_job_no_schedule_would(
+    sqlite_engine: Engine,
+    make_sandbox: Callable[..., Sandbox],
+    state: str,
+    fault: dict[str, Any],
+    extra: dict[str, str],
+) -> None:
+    sb = make_sandbox(scenario())
+    _fault_upsert(sb, times=1, **fault)
+    settings = settings_for(sb, **extra)
+    api = GhlClient.from_settings(settings)
+    lead = _one_lead(sqlite_engine)
+    _repair(sqlite_engine, settings, api)
+    assert _job(sqlite_engine, lead).status == state
+
+    report = _repair(sqlite_engine, settings, api, lead_ids=[lead])
+
+    assert [(j.state, j.attempts) for j in report.jobs] == [("done", 2)]
+    assert _lead(sqlite_engine, lead).ghl_contact_id is not None
+
+
+def test_operator_lead_path_says_why_a_lead_did_not_run(
+    sqlite_engine: Engine, make_sandbox: Callable[..., Sandbox]
+) -> None:
+    sb = make_sandbox(scenario())
+    settings = settings_for(sb)
+    ws = add_workspace(sqlite_engine)
+    linked = add_lead(sqlite_engine, ws, "linked", contact_id="c_1")
+    busy = add_lead(sqlite_engine, ws, "busy", email="b@example.com")
+    with Session(sqlite_engine) as session:
+        repair_queue.create_missing_jobs(session, now=T0)
+        session.commit()
+    repair_queue.claim(
+        sqlite_engine,
+        workspace_id=ws,
+        owner="another run",
+        now=T0,
+        lease_seconds=300,
+        limit=1,
+    )
+
+    report = _repair(
+        sqlite_engine,
+        settings,
+        GhlClient.from_settings(settings),
+        lead_ids=[linked, busy],
+    )
+
+    assert report.jobs == []
+    assert [(n.lead, n.state, n.reason) for n in report.not_run] == [
+        ("busy", "running", "not run: its repair job 1 is running in another run"),
+        ("linked", None, "nothing to do: it has a GHL contact ID (c_1)"),
+    ]
+    assert sb.requests("/contacts") == []

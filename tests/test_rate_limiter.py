@@ -138,6 +138,73 @@ def test_observe_adopts_a_lower_server_max(clock: FakeClock) -> None:
     assert clock.sleeps == [10.0]
 
 
+def test_observe_adopts_the_interval_the_server_reports(clock: FakeClock) -> None:
+    limiter = _limiter(clock, limit=100, interval=10.0)
+    limiter.observe(
+        "loc",
+        {
+            "x-ratelimit-remaining": "5",
+            "x-ratelimit-max": "5",
+            "x-ratelimit-interval-milliseconds": "1000",
+        },
+    )
+    for _ in range(6):
+        limiter.acquire("loc")
+    assert clock.sleeps == [1.0]
+
+
+def test_observe_reads_header_names_in_any_case(clock: FakeClock) -> None:
+    limiter = _limiter(clock, limit=100)
+    limiter.observe("loc", {"X-RateLimit-Remaining": "50", "X-RateLimit-Max": "3"})
+    for _ in range(4):
+        limiter.acquire("loc")
+    assert clock.sleeps == [10.0]
+
+
+def test_penalise_without_retry_after_waits_the_reported_interval(
+    clock: FakeClock,
+) -> None:
+    limiter = _limiter(clock)
+    limiter.observe(
+        "loc",
+        {"x-ratelimit-remaining": "5", "x-ratelimit-interval-milliseconds": "2000"},
+    )
+    limiter.penalise("loc", None)
+    limiter.acquire("loc")
+    assert clock.now == 2.0
+
+
+def test_nothing_left_after_another_clients_call_waits_the_interval(
+    clock: FakeClock,
+) -> None:
+    limiter = _limiter(clock, limit=100)
+    headers = {"x-ratelimit-max": "5", "x-ratelimit-interval-milliseconds": "1000"}
+    for remaining in (3, 2, 1, 0):  # another client had used one call
+        limiter.acquire("loc")
+        limiter.done("loc")
+        limiter.observe("loc", {**headers, "x-ratelimit-remaining": str(remaining)})
+    limiter.acquire("loc")
+    assert clock.sleeps == [1.0]
+
+
+def test_our_call_that_just_left_the_window_is_not_taken_for_anothers(
+    clock: FakeClock,
+) -> None:
+    limiter = _limiter(clock, limit=100)
+    window = {"x-ratelimit-max": "5", "x-ratelimit-interval-milliseconds": "1000"}
+    for sent in (0.0, 0.5, 0.6, 0.7):
+        clock.now = sent
+        limiter.acquire("loc")
+        limiter.done("loc")
+    clock.now = 0.99
+    limiter.acquire("loc")
+    clock.now = 1.01  # the last call's answer: the server counted all five
+    limiter.done("loc")
+    limiter.observe("loc", {**window, "x-ratelimit-remaining": "0"})
+    limiter.acquire("loc")
+    assert clock.sleeps == []
+
+
 def test_observe_ignores_missing_or_bad_headers(clock: FakeClock) -> None:
     limiter = _limiter(clock)
     limiter.observe("loc", {})
@@ -178,3 +245,21 @@ def test_ghl_client_acquires_observes_and_penalises(
         client.find_duplicate("tok-123456", "loc", email="a@b.co")
     assert client.find_duplicate("tok-123456", "loc", email="a@b.co") is None
     assert clock.sleeps == [9.0]
+
+
+def test_ghl_client_keeps_to_the_window_a_location_reports(
+    httpx_mock: HTTPXMock, clock: FakeClock
+) -> None:
+    client = GhlClient("https://ghl.test", limiter=_limiter(clock, limit=100))
+    for remaining in (4, 3, 2, 1, 0, 4):
+        httpx_mock.add_response(
+            json={"contact": None},
+            headers={
+                "X-RateLimit-Max": "5",
+                "X-RateLimit-Remaining": str(remaining),
+                "X-RateLimit-Interval-Milliseconds": "1000",
+            },
+        )
+    for _ in range(6):
+        client.find_duplicate("tok-123456", "loc", email="a@b.co")
+    assert clock.sleeps == [1.0]

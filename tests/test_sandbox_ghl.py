@@ -205,6 +205,17 @@ def test_rate_limit_window_slides() -> None:
     assert limiter.check("L").allowed
 
 
+def test_rate_limit_window_clears_when_its_last_call_ages_out() -> None:
+    now = [100.0]
+    limiter = GhlRateLimiter(clock=lambda: now[0])
+    limiter.configure("L", RateLimit(5, 1.0))
+    limiter.check("L")
+    now[0] = 100.25
+    limiter.check("L")
+    limiter.check("M")  # not enforced: never waited for
+    assert limiter.seconds_until_clear() == 1.0
+
+
 def test_concurrent_upserts_of_one_email_create_one_contact(sandbox: Sandbox) -> None:
     from concurrent.futures import ThreadPoolExecutor
 

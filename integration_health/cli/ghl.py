@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -14,7 +15,7 @@ from integration_health.cli.common import (
     run_job,
     wait_option,
 )
-from integration_health.render import to_json
+from integration_health.render import counted, to_json
 
 if TYPE_CHECKING:
     from integration_health.services.ghl_repair import RepairReport
@@ -32,7 +33,6 @@ jobs_app = typer.Typer(
 )
 app.add_typer(jobs_app, name="jobs")
 
-_FORMAT = typer.Option("table", "--format", help="Output: table or json.")
 _WORKSPACE = typer.Option(
     None, "--workspace", help="Only this workspace (external ID); repeatable."
 )
@@ -41,12 +41,30 @@ _NO_NOTIFY = typer.Option(
 )
 
 
-def _check_format(value: str) -> str:
-    if value not in {"table", "json"}:
+class OutputFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+def _parse_format(value: str) -> OutputFormat:
+    """The choices show in ``--help``; a bad value stays a one-line error."""
+    try:
+        return OutputFormat(value)
+    except ValueError:
         from integration_health.errors import ConfigError
 
-        raise ConfigError(f"--format: unknown format {value!r}; accepted: table, json")
-    return value
+        accepted = ", ".join(OutputFormat)
+        raise ConfigError(
+            f"--format: unknown format {value!r}; accepted: {accepted}"
+        ) from None
+
+
+_FORMAT = typer.Option(
+    OutputFormat.TABLE,
+    "--format",
+    parser=_parse_format,
+    help="Output: table or json.",
+)
 
 
 @app.command("repair")
@@ -66,7 +84,7 @@ def repair(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Show what is due; send nothing, change nothing."
     ),
-    fmt: str = _FORMAT,
+    fmt: OutputFormat = _FORMAT,
     wait: bool = wait_option(),
     no_notify: bool = _NO_NOTIFY,
 ) -> None:
@@ -77,7 +95,6 @@ def repair(
 
     Example: integration-health ghl repair --limit 500
     """
-    _check_format(fmt)
     state = get_state(ctx)
     engine = state.engine()
     from integration_health.services import repair_jobs
@@ -90,7 +107,7 @@ def repair(
 
     def body(handle: RunHandle) -> int:
         report = _run_repair(ctx, handle, ws_ids, lead_ids, limit)
-        _show_repair(ctx, report, fmt, detailed=lead_ids is not None, leads=lead)
+        _show_repair(ctx, report, fmt, detailed=lead_ids is not None)
         _flush(ctx, no_notify)
         if report.config_error is not None:
             echo_err(f"error: {report.config_error}")
@@ -127,11 +144,13 @@ def _run_repair(
     return report
 
 
-def _repair_dry_run(ctx: typer.Context, ws_ids: list[int] | None, fmt: str) -> None:
+def _repair_dry_run(
+    ctx: typer.Context, ws_ids: list[int] | None, fmt: OutputFormat
+) -> None:
     from integration_health.services.repair_plan import repair_dry_run
 
     plan = repair_dry_run(get_state(ctx).engine(), workspace_ids=ws_ids)
-    if fmt == "json":
+    if fmt is OutputFormat.JSON:
         typer.echo(to_json(plan))
         return
     from integration_health.render import render_table
@@ -149,10 +168,9 @@ def _repair_dry_run(ctx: typer.Context, ws_ids: list[int] | None, fmt: str) -> N
 def _show_repair(
     ctx: typer.Context,
     report: RepairReport,
-    fmt: str,
+    fmt: OutputFormat,
     *,
     detailed: bool,
-    leads: list[str] | None = None,
 ) -> None:
     payload: dict[str, Any] = {
         "created_jobs": report.created_jobs,
@@ -161,15 +179,16 @@ def _show_repair(
         "categories": dict(report.categories),
         "disconnected_workspaces": report.disconnected_workspaces,
         "jobs": [vars(job) for job in report.jobs],
+        "not_run": [vars(lead) for lead in report.not_run],
     }
-    if fmt == "json":
+    if fmt is OutputFormat.JSON:
         typer.echo(to_json(payload))
         return
     parts = [f"{name} {count}" for name, count in sorted(report.outcomes.items())]
     cats = [f"{name} {count}" for name, count in sorted(report.categories.items())]
     echo_summary(
         ctx,
-        f"ghl repair: {report.created_jobs} jobs created; "
+        f"ghl repair: {counted(report.created_jobs, 'job')} created; "
         + (", ".join(parts) or "nothing due")
         + (f"; by category: {', '.join(cats)}" if cats else ""),
     )
@@ -180,9 +199,8 @@ def _show_repair(
             + ", ".join(report.disconnected_workspaces),
         )
     if detailed:
-        reported = {job.lead_external_id for job in report.jobs}
-        for lead in sorted(set(leads or []) - reported):
-            echo_err(f"lead {lead}: nothing to do: it has a GHL contact ID")
+        for lead in report.not_run:
+            echo_err(f"lead {lead.lead}: {lead.reason}")
         for job in report.jobs:
             why = f"{job.category} {job.code or ''}".strip() if job.category else "ok"
             echo_err(
@@ -203,7 +221,7 @@ def jobs(
     limit: int = typer.Option(
         200, "--limit", min=1, max=1_000_000_000, help="Show at most N jobs."
     ),
-    fmt: str = _FORMAT,
+    fmt: OutputFormat = _FORMAT,
 ) -> None:
     """List the repair queue, most recently changed first.
 
@@ -211,7 +229,6 @@ def jobs(
     """
     if ctx.invoked_subcommand is not None:
         return
-    _check_format(fmt)
     from integration_health.services import repair_jobs
 
     engine = get_state(ctx).engine()
@@ -223,7 +240,7 @@ def jobs(
         else None,
         limit=limit,
     )
-    if fmt == "json":
+    if fmt is OutputFormat.JSON:
         typer.echo(to_json([vars(r) for r in rows]))
         return
     from integration_health.render import render_table
@@ -275,7 +292,7 @@ def retry(
             workspace_ids=ws_ids,
         )
         handle.counts["retried"] = count
-        echo_err(f"{count} repair jobs put back in the queue")
+        echo_err(f"{counted(count, 'repair job')} put back in the queue")
         return 0
 
     run_job(ctx, "ghl-jobs-retry", body, wait=True)
@@ -292,7 +309,7 @@ def sync_sms(
         max=1_000_000_000,
         help="Sync at most N leads (least recent first).",
     ),
-    fmt: str = _FORMAT,
+    fmt: OutputFormat = _FORMAT,
     wait: bool = wait_option(),
     no_notify: bool = _NO_NOTIFY,
 ) -> None:
@@ -303,7 +320,6 @@ def sync_sms(
 
     Example: integration-health ghl sync-sms --limit 1000
     """
-    _check_format(fmt)
 
     def body(handle: RunHandle) -> int:
         from integration_health.clients.ghl import GhlClient
@@ -344,9 +360,9 @@ def _sync_counts(report: SyncReport) -> dict[str, int]:
     return {name: int(getattr(report, name)) for name in names}
 
 
-def _show_sync(ctx: typer.Context, report: SyncReport, fmt: str) -> None:
+def _show_sync(ctx: typer.Context, report: SyncReport, fmt: OutputFormat) -> None:
     counts = _sync_counts(report)
-    if fmt == "json":
+    if fmt is OutputFormat.JSON:
         payload = {
             **counts,
             "categories": dict(report.categories),
@@ -356,8 +372,8 @@ def _show_sync(ctx: typer.Context, report: SyncReport, fmt: str) -> None:
         return
     echo_summary(
         ctx,
-        f"ghl sync-sms: {counts['leads_synced']} leads synced, "
-        f"{counts['messages_stored']} new messages; skipped "
+        f"ghl sync-sms: {counted(counts['leads_synced'], 'lead')} synced, "
+        f"{counted(counts['messages_stored'], 'new message')}; skipped "
         f"{counts['skipped_no_contact']} without a contact "
         f"({counts['skipped_email_only']} e-mail only, "
         f"{counts['repair_queued']} queued for repair); {counts['failed']} failed",

@@ -180,6 +180,21 @@ class GhlRateLimiter:
                 headers["Retry-After"] = f"{limit.retry_after:g}"
         return RateDecision(allowed, headers)
 
+    def seconds_until_clear(self) -> float:
+        """How long until no enforced window holds a call (0.0: clear now).
+
+        A client starting afresh knows nothing of the calls before it; a
+        caller that runs commands back to back waits this long in between.
+        """
+        with self._lock:
+            now = self._clock()
+            waits = [0.0]
+            for location_id, window in self._windows.items():
+                limit = self._limits.get(location_id) or self._limits.get(None)
+                if limit is not None and window:
+                    waits.append(window[-1] + limit.interval_seconds - now)
+            return max(waits)
+
     def _headers(self, limit: RateLimit, used: int, daily: int) -> dict[str, str]:
         return {
             "X-RateLimit-Max": str(limit.limit),

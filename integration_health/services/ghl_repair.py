@@ -37,7 +37,7 @@ from integration_health.models import (
     Workspace,
     utcnow,
 )
-from integration_health.services import notify, repair_queue
+from integration_health.services import notify, repair_jobs, repair_queue
 from integration_health.services.backoff import full_jitter
 from integration_health.services.ghl_contact import (
     ContactApi,
@@ -46,6 +46,7 @@ from integration_health.services.ghl_contact import (
     Outcome,
     ensure_contact_id,
 )
+from integration_health.services.repair_budget import RunBudget
 
 logger = logging.getLogger(__name__)
 _GHL = Provider.GHL.value
@@ -76,6 +77,8 @@ class RepairReport:
     categories: Counter[str] = field(default_factory=Counter)
     disconnected_workspaces: list[str] = field(default_factory=list)
     jobs: list[JobReport] = field(default_factory=list)
+    #: Leads named with ``--lead`` that this run did not attempt, and why.
+    not_run: list[repair_jobs.LeadNotRun] = field(default_factory=list)
     newly_disconnected: int = 0
     config_error: ProviderConfigError | None = None
 
@@ -128,7 +131,10 @@ class _Workspace:
 
 
 def _workspaces(session: Session, ids: list[int]) -> list[_Workspace]:
-    rows = session.exec(select(Workspace).where(col(Workspace.id).in_(ids))).all()
+    """The workspaces to work on, oldest first, so that runs repeat their order."""
+    rows = session.exec(
+        select(Workspace).where(col(Workspace.id).in_(ids)).order_by(col(Workspace.id))
+    ).all()
     status = health.statuses(session, _GHL, ids)
     return [
         _Workspace(
@@ -158,7 +164,8 @@ def run_repair(
     """Process due repair jobs (creating jobs for leads missing an ID first).
 
     With ``lead_ids`` (the operator's ad hoc path) those leads run now,
-    whatever their schedule or their workspace's health.
+    whatever their schedule, their workspace's health, or their job being
+    left to an operator or dead: a person asked for them.
     """
     report = RepairReport()
     run = _Run(engine, settings, api, owner, now, rand, report, bool(lead_ids))
@@ -168,13 +175,17 @@ def run_repair(
             session, now=now(), workspace_ids=workspace_ids, lead_ids=lead_ids
         )
     plan = _plan(run, workspace_ids, lead_ids)
-    budget = _Budget(limit)
+    budget = RunBudget(limit, {ws.id: demand for ws, _, demand in plan})
     with ThreadPoolExecutor(max_workers=settings.repair_concurrency) as pool:
         futures = [
-            pool.submit(_work, run, ws, probe, budget, lead_ids) for ws, probe in plan
+            pool.submit(_work, run, ws, probe, budget, lead_ids)
+            for ws, probe, _ in plan
         ]
         for future in futures:
             future.result()
+    if lead_ids:
+        attempted = {job.lead_external_id for job in report.jobs}
+        report.not_run = repair_jobs.leads_not_run(engine, lead_ids, attempted)
     logwindow.close_expired(
         engine, logger=logger, now=now(), window_seconds=settings.log_window_seconds
     )
@@ -183,30 +194,24 @@ def run_repair(
 
 def _plan(
     run: _Run, workspace_ids: list[int] | None, lead_ids: list[int] | None
-) -> list[tuple[_Workspace, bool]]:
-    """(workspace, probe only?) for every workspace with work to do."""
+) -> list[tuple[_Workspace, bool, int]]:
+    """(workspace, probe only?, jobs it could run) for every workspace with work."""
     with session_scope(run.engine) as session:
         if lead_ids is not None:
-            rows = session.exec(
-                select(RepairJob.workspace_id)
-                .where(col(RepairJob.lead_id).in_(lead_ids))
-                .distinct()
-            ).all()
-            ids = [int(r) for r in rows]
+            due = repair_queue.lead_jobs_by_workspace(session, lead_ids)
         else:
-            ids = list(
-                repair_queue.due_workspaces(
-                    session, now=run.now(), workspace_ids=workspace_ids
-                )
+            due = repair_queue.due_workspaces(
+                session, now=run.now(), workspace_ids=workspace_ids
             )
-            ids += _disconnected_with_jobs(session, workspace_ids, ids)
-        spaces = _workspaces(session, ids) if ids else []
+            for ws_id in _disconnected_with_jobs(session, workspace_ids, list(due)):
+                due[ws_id] = 1
+        spaces = _workspaces(session, list(due)) if due else []
     plan = []
     for ws in spaces:
         probe = ws.status == HealthStatus.DISCONNECTED.value and lead_ids is None
         if probe:
             run.report.disconnected_workspaces.append(ws.external_id)
-        plan.append((ws, probe))
+        plan.append((ws, probe, 1 if probe else due[ws.id]))
     return plan
 
 
@@ -230,33 +235,35 @@ def _disconnected_with_jobs(
     ]
 
 
-class _Budget:
-    """The run's ``--limit``, shared by all workspace workers."""
-
-    def __init__(self, limit: int | None) -> None:
-        self._left = limit
-        self._lock = threading.Lock()
-
-    def take(self, wanted: int) -> int:
-        with self._lock:
-            if self._left is None:
-                return wanted
-            granted = min(wanted, self._left)
-            self._left -= granted
-            return granted
-
-
 def _work(
     run: _Run,
     ws: _Workspace,
     probe: bool,
-    budget: _Budget,
+    budget: RunBudget,
     lead_ids: list[int] | None,
 ) -> None:
-    """Claim and process one workspace's jobs, batch by batch."""
+    """Claim and process one workspace's jobs, batch by batch.
+
+    Whatever of the budget this workspace does not attempt (fewer jobs due,
+    or a stop) goes back, so that the other workspaces can use it.
+    """
+    try:
+        _work_batches(run, ws, probe, budget, lead_ids)
+    finally:
+        budget.finish(ws.id)
+
+
+def _work_batches(
+    run: _Run,
+    ws: _Workspace,
+    probe: bool,
+    budget: RunBudget,
+    lead_ids: list[int] | None,
+) -> None:
+    """Batches as long as the budget grants jobs and the queue has them."""
     batch = 1 if probe else run.settings.followup_batch_size
     while not run.stop_all.is_set():
-        size = budget.take(batch)
+        size = budget.take(ws.id, batch)
         if size == 0:
             return
         ids = repair_queue.claim(
@@ -269,27 +276,30 @@ def _work(
             any_schedule=probe or lead_ids is not None,
             lead_ids=lead_ids,
         )
+        budget.give_back(ws.id, size - len(ids))
         if not ids:
             return
-        stopped = _process_batch(run, ws, ids)
+        stopped, unattempted = _process_batch(run, ws, ids)
+        budget.give_back(ws.id, unattempted)
         if stopped or probe or lead_ids is not None:
             return
 
 
-def _process_batch(run: _Run, ws: _Workspace, ids: list[int]) -> bool:
-    """Process claimed jobs in order; True when the workspace must stop."""
+def _process_batch(run: _Run, ws: _Workspace, ids: list[int]) -> tuple[bool, int]:
+    """Process claimed jobs in order: (must the workspace stop?, jobs not tried)."""
     leads = _load_leads(run, ids)
+    skipped = 0
     for index, job_id in enumerate(ids):
         if run.stop_all.is_set():
             _release(run, ids[index:])
-            return True
+            return True, skipped + len(ids) - index
         if job_id not in leads:
+            skipped += 1
             continue
-        stop = _process_job(run, ws, job_id, *leads[job_id])
-        if stop:
+        if _process_job(run, ws, job_id, *leads[job_id]):
             _release(run, ids[index + 1 :])
-            return True
-    return False
+            return True, skipped + len(ids) - index - 1
+    return False, skipped
 
 
 def _load_leads(run: _Run, ids: list[int]) -> dict[int, tuple[str, LeadContact]]:

@@ -29,6 +29,53 @@ class JobRow:
     updated_at: datetime
 
 
+@dataclass(frozen=True)
+class LeadNotRun:
+    """A lead the operator named whose job this run did not attempt, and why."""
+
+    lead: str
+    job_id: int | None
+    state: str | None
+    reason: str
+
+
+def leads_not_run(
+    engine: Engine, lead_ids: list[int], attempted: set[str]
+) -> list[LeadNotRun]:
+    """Why each named lead outside ``attempted`` (external IDs) did not run.
+
+    Read after the run, so that the reason is the job's state as it is now.
+    """
+    with session_scope(engine) as session:
+        rows = session.exec(
+            select(Lead, RepairJob)
+            .join(RepairJob, col(RepairJob.lead_id) == Lead.id, isouter=True)
+            .where(col(Lead.id).in_(lead_ids))
+            .order_by(col(Lead.external_id))
+        ).all()
+    return [
+        LeadNotRun(
+            lead.external_id,
+            job.id if job else None,
+            job.status if job else None,
+            _why_not_run(lead, job),
+        )
+        for lead, job in rows
+        if lead.external_id not in attempted
+    ]
+
+
+def _why_not_run(lead: Lead, job: RepairJob | None) -> str:
+    done = job is None or job.status == RepairStatus.DONE.value
+    if lead.ghl_contact_id and done:
+        return f"nothing to do: it has a GHL contact ID ({lead.ghl_contact_id})"
+    if job is None:
+        return "not run: it has no repair job"
+    if job.status == RepairStatus.RUNNING.value:
+        return f"not run: its repair job {job.id} is running in another run"
+    return f"not run: its repair job {job.id} is {job.status}"
+
+
 def parse_state(value: str | None) -> str | None:
     """Validate a ``--state`` option against the job states."""
     if value is None:

@@ -29,6 +29,12 @@ from integration_health.sqlutil import dialect_insert
 _KIND = RepairKind.GHL_CONTACT.value
 _PENDING = RepairStatus.PENDING.value
 _RUNNING = RepairStatus.RUNNING.value
+#: What an operator naming a lead may run: also jobs no schedule will retry.
+_OPERATOR_RUNNABLE = (
+    _PENDING,
+    RepairStatus.NEEDS_OPERATOR.value,
+    RepairStatus.DEAD.value,
+)
 
 
 def _insert_for(session: Session) -> sa.Insert:
@@ -121,6 +127,21 @@ def due_workspaces(
     return {int(ws): int(n) for ws, n in session.execute(stmt).all()}
 
 
+def lead_jobs_by_workspace(
+    session: Session, lead_ids: Collection[int]
+) -> dict[int, int]:
+    """Workspace ID -> jobs of the given leads an operator may run now."""
+    stmt = (
+        select(RepairJob.workspace_id, sa.func.count())
+        .where(
+            col(RepairJob.lead_id).in_(lead_ids),
+            col(RepairJob.status).in_(_OPERATOR_RUNNABLE),
+        )
+        .group_by(col(RepairJob.workspace_id))
+    )
+    return {int(ws): int(n) for ws, n in session.execute(stmt).all()}
+
+
 def _due(now: datetime) -> sa.ColumnElement[bool]:
     return sa.or_(
         col(RepairJob.next_attempt_at).is_(None),
@@ -143,11 +164,14 @@ def claim(
 
     ``any_schedule`` claims jobs whose next attempt is still in the future
     (the operator's ``--lead`` path and a disconnected workspace's probe).
+    With ``lead_ids`` (the operator naming leads) ``needs_operator`` and
+    ``dead`` jobs are claimed too: a person asked for them, no schedule did.
     """
+    statuses = _OPERATOR_RUNNABLE if lead_ids is not None else (_PENDING,)
     with session_scope(engine, immediate=True) as session:
         query = select(RepairJob.id).where(
             col(RepairJob.workspace_id) == workspace_id,
-            col(RepairJob.status) == _PENDING,
+            col(RepairJob.status).in_(statuses),
         )
         if not any_schedule:
             query = query.where(_due(now))
