@@ -375,6 +375,20 @@ def test_a_send_that_never_connected_is_retried_not_unknown(
     assert [(r.status, r.step_attempts) for r in instances(engine)] == [("active", 1)]
 
 
+def test_a_refused_connection_stops_sends_to_that_provider_for_the_run(
+    engine: Engine,
+) -> None:
+    seed(engine, workspaces=2, per_workspace=2)
+    refused = ProviderError(
+        Category.NETWORK_TIMEOUT, provider="unipile", code="connect_error"
+    )
+    fake = FakeSender(errors={"acc0": [refused], "acc1": [refused]})
+    summary = _run(engine, fake, SEND_CONCURRENCY="1").as_dict()
+    assert _attempt_statuses(engine) == ["failed"]
+    assert (summary["skipped"], summary["unknown"], summary["sent"]) == (3, 0, 0)
+    assert {(r.status, r.lease_owner) for r in instances(engine)} == {("active", None)}
+
+
 def test_a_timeout_during_the_send_is_unknown(engine: Engine) -> None:
     seed(engine, per_workspace=1)
     err = ProviderError(Category.NETWORK_TIMEOUT, provider="unipile", code="timeout")

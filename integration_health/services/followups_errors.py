@@ -40,6 +40,9 @@ from integration_health.services.followups_sql import StepItem
 if TYPE_CHECKING:
     from integration_health.services.followups_send import RunContext
 
+#: Codes that say the provider's address could not be reached at all.
+UNREACHABLE_CODES = frozenset({"connect_error", "connect_timeout"})
+
 #: How long a GHL location backs off after a rate limit without advice.
 GHL_THROTTLE = timedelta(seconds=60)
 DEFAULT_THROTTLE = timedelta(hours=1)
@@ -83,6 +86,12 @@ def handle_failure(
         fdb.close_attempt(
             session, attempt_id, status=SendStatus.FAILED, now=now, error=exc
         )
+        if exc.code in UNREACHABLE_CODES:
+            # The provider's address refused or never answered the connection:
+            # every account behind it would wait the same, so the run stops
+            # sending to it, and its other steps stay due for the next run.
+            with ctx.lock:
+                ctx.unreachable.add("unipile" if item.is_linkedin else "ghl")
         if not config:
             kind, retry_at = _classify(ctx, session, item, exc, now=now, during=during)
             _apply(ctx, session, item, exc, kind, retry_at, now=now)

@@ -100,6 +100,8 @@ class RunContext:
     config_error: ProviderError | None = None
     #: (provider, workspace_id) cut off during this run: send nothing more.
     stopped: set[tuple[str, int]] = field(default_factory=set)
+    #: Providers this run could not connect to at all: no more sends to them.
+    unreachable: set[str] = field(default_factory=set)
     #: account -> time its backoff ends (throttled during this run).
     throttled: dict[str, datetime] = field(default_factory=dict)
     #: (account, channel) -> when the daily cap opens again.
@@ -173,8 +175,9 @@ def _provider(item: StepItem) -> str:
 
 def _one(ctx: RunContext, db: AccountDb, owner: str, item: StepItem) -> None:
     account = item.account_id
-    if (_provider(item), item.workspace_id) in ctx.stopped:
-        ctx.count("skipped")
+    provider = _provider(item)
+    if (provider, item.workspace_id) in ctx.stopped or provider in ctx.unreachable:
+        ctx.count("skipped")  # left due: a later run tries again
         return
     now = ctx.now()
     if not account:
