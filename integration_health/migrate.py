@@ -61,7 +61,7 @@ def upgrade(
 
     config = alembic_config()
     with _upgrade_transaction(engine, on_wait) as connection:
-        before = MigrationContext.configure(connection).get_current_revision()
+        before = checked_stamp(connection)
         require_known(before)
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
@@ -104,10 +104,41 @@ def _upgrade_transaction(
 
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at; None for an empty database."""
-    from alembic.runtime.migration import MigrationContext
-
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        return checked_stamp(connection)
+
+
+#: A table every schema revision has: its presence without a revision
+#: means the revision record was lost, not that the database is empty.
+_ANY_TABLE = "job_run"
+
+
+def checked_stamp(connection: Connection) -> str | None:
+    """The one recorded revision; None for an empty database.
+
+    Raises :class:`ConfigError` when the record cannot be trusted: several
+    revisions, or the toolkit's tables without any (upgrading then would
+    try to create tables that exist and fail half way).
+    """
+    import sqlalchemy as sa
+
+    inspector = sa.inspect(connection)
+    versions: list[str] = []
+    if inspector.has_table("alembic_version"):
+        rows = connection.execute(sa.text("SELECT version_num FROM alembic_version"))
+        versions = sorted(str(row[0]) for row in rows)
+    if len(versions) > 1:
+        raise ConfigError(
+            f"the database records several schema revisions ({', '.join(versions)}) "
+            "in alembic_version; keep the one the schema is at and delete the others"
+        )
+    if not versions and inspector.has_table(_ANY_TABLE):
+        raise ConfigError(
+            "the database has integration-health's tables but no schema revision "
+            "(alembic_version is missing or empty), so it cannot be upgraded "
+            "safely; restore that row (from a backup) first"
+        )
+    return versions[0] if versions else None
 
 
 def head_revision() -> str:

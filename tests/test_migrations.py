@@ -339,3 +339,35 @@ def test_cli_db_current_on_a_missing_sqlite_file_creates_nothing(
         f"error: no database at {path}; run: integration-health db upgrade\n"
     )
     assert not path.exists()
+
+
+@pytest.mark.parametrize("command", [("db", "current"), ("db", "upgrade")])
+def test_cli_on_tables_without_a_revision_exits_2_in_one_line(
+    sqlite_url: str, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    engine = make_engine(sqlite_url)
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM alembic_version"))
+
+    result = run_cli(*command, env={"DATABASE_URL": sqlite_url}, cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: the database has integration-health's")
+    assert len(result.stderr.splitlines()) == 1
+    engine.dispose()
+
+
+def test_several_recorded_revisions_are_refused_in_one_line(
+    empty_engine: Engine,
+) -> None:
+    migrate.upgrade(empty_engine)
+    with empty_engine.begin() as conn:
+        conn.execute(text("INSERT INTO alembic_version VALUES ('0001')"))
+
+    with pytest.raises(ConfigError) as caught:
+        migrate.upgrade(empty_engine)
+
+    assert caught.value.message.startswith(
+        "the database records several schema revisions (0001, 0002)"
+    )
