@@ -6,7 +6,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -147,6 +147,7 @@ def test_log_records_are_redacted(
     assert "HTTP 503" in output
     if formatter == "json":
         payload = json.loads(output)
+        assert datetime.fromisoformat(payload["time"]).utcoffset() == timedelta(0)
         assert payload["action"] == "ghl.upsert.failed"
         assert payload["email"] == "contact [email] exists"
 
