@@ -242,47 +242,37 @@ def _work(
     budget: RunBudget,
     lead_ids: list[int] | None,
 ) -> None:
-    """Claim and process one workspace's jobs, batch by batch.
+    """Claim and process one workspace's jobs, batch by batch, while the budget
+    grants jobs and the queue has them.
 
     Whatever of the budget this workspace does not attempt (fewer jobs due,
     or a stop) goes back, so that the other workspaces can use it.
     """
+    batch = 1 if probe else run.settings.followup_batch_size
     try:
-        _work_batches(run, ws, probe, budget, lead_ids)
+        while not run.stop_all.is_set():
+            size = budget.take(ws.id, batch)
+            if size == 0:
+                return
+            ids = repair_queue.claim(
+                run.engine,
+                workspace_id=ws.id,
+                owner=run.owner,
+                now=run.now(),
+                lease_seconds=run.settings.lease_seconds,
+                limit=size,
+                any_schedule=probe or lead_ids is not None,
+                lead_ids=lead_ids,
+            )
+            budget.give_back(ws.id, size - len(ids))
+            if not ids:
+                return
+            stopped, unattempted = _process_batch(run, ws, ids)
+            budget.give_back(ws.id, unattempted)
+            if stopped or probe or lead_ids is not None:
+                return
     finally:
         budget.finish(ws.id)
-
-
-def _work_batches(
-    run: _Run,
-    ws: _Workspace,
-    probe: bool,
-    budget: RunBudget,
-    lead_ids: list[int] | None,
-) -> None:
-    """Batches as long as the budget grants jobs and the queue has them."""
-    batch = 1 if probe else run.settings.followup_batch_size
-    while not run.stop_all.is_set():
-        size = budget.take(ws.id, batch)
-        if size == 0:
-            return
-        ids = repair_queue.claim(
-            run.engine,
-            workspace_id=ws.id,
-            owner=run.owner,
-            now=run.now(),
-            lease_seconds=run.settings.lease_seconds,
-            limit=size,
-            any_schedule=probe or lead_ids is not None,
-            lead_ids=lead_ids,
-        )
-        budget.give_back(ws.id, size - len(ids))
-        if not ids:
-            return
-        stopped, unattempted = _process_batch(run, ws, ids)
-        budget.give_back(ws.id, unattempted)
-        if stopped or probe or lead_ids is not None:
-            return
 
 
 def _process_batch(run: _Run, ws: _Workspace, ids: list[int]) -> tuple[bool, int]:
